@@ -1,0 +1,5 @@
+import sys
+
+from univar.cli import main
+
+sys.exit(main())
