@@ -218,7 +218,9 @@ def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnecti
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Bring the schema up to SCHEMA_VERSION; returns the version found before."""
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    row = rows[0] if rows else None
     found = int(row[0]) if row else 0
     if found > SCHEMA_VERSION:
         raise StoreError(
@@ -278,4 +280,6 @@ def query_df(sql: str, params: list | tuple | dict | None = None, path=None):
 
 def schema_version(path=None) -> int:
     with connect(path) as con:
-        return int(con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        return int(
+            con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0]
+        )
