@@ -82,6 +82,8 @@ class ElicitConfig:
     concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 4
+    retry_base_s: float = 1.0  # first backoff; doubles per retry, with jitter
+    retry_max_s: float = 60.0  # longest single wait, Retry-After included
     translator: str | None = None  # None: the elicited model translates for itself
     translator_api_base: str | None = None
     dataset: str = "elicited"
@@ -99,6 +101,11 @@ class ElicitConfig:
         _check(
             0 <= self.max_retries <= 20, f"max_retries must be in [0, 20], got {self.max_retries}"
         )
+        _check(
+            0 <= self.retry_base_s <= self.retry_max_s <= 3600,
+            "retry waits must satisfy 0 <= retry_base_s <= retry_max_s <= 3600",
+        )
+        _check(bool(self.dataset and self.dataset.strip()), "dataset name must not be empty")
 
     def key(self) -> str:
         return stable_hash(self)

@@ -149,6 +149,56 @@ def load_encoder(name: str | None = None, trust_remote_code: bool = False) -> En
     )
 
 
+def encoder_id(name: str | None = None) -> str | None:
+    """The id `load_encoder(name)` would give, without loading anything heavy.
+
+    None where only loading can tell (a trained univar directory, a bad path).
+    """
+    name = resolve_name(name)
+    if name in (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
+        return f"{DEFAULT_ENCODER}@{_dir_fingerprint(str(default_minilm_path().resolve()))}"
+    path = Path(name)
+    if not path.exists() and (PROJECT_ROOT / name).exists():
+        path = PROJECT_ROOT / name
+    if (path / TRAINED_MARKER).exists() or (path.exists() and not path.is_dir()):
+        return None
+    return f"{path.name}@{_dir_fingerprint(str(path.resolve()))}" if path.is_dir() else name
+
+
+class LazyEncoder:
+    """An encoder that loads its model on the first `encode` (or `dim`).
+
+    Its id is known at once, so cached embeddings and maps are found without importing torch
+    or sentence-transformers (about 8 s): the app shows a cached map immediately.
+    """
+
+    def __init__(self, name: str | None = None, trust_remote_code: bool = False):
+        self.name = resolve_name(name)
+        self.trust_remote_code = trust_remote_code
+        self._id = encoder_id(self.name)
+        self._encoder: Encoder | None = None
+
+    def load(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.name, self.trust_remote_code)
+        return self._encoder
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    @property
+    def id(self) -> str:
+        return self._id or self.load().id
+
+    @property
+    def dim(self) -> int:
+        return self.load().dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.load().encode(texts, batch_size=batch_size)
+
+
 def describe(encoder: Encoder) -> dict:
     return {"id": encoder.id, "dim": encoder.dim}
 
@@ -181,11 +231,15 @@ def cached_vectors(db, encoder_id: str, hashes: Sequence[str]) -> dict[str, np.n
 def _save(db, encoder_id: str, hashes: list[str], vecs: np.ndarray) -> None:
     import pyarrow as pa
 
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    n, dim = vecs.shape
+    # A list array over the flat buffer: no per-row Python objects, no copy.
+    offsets = pa.array(np.arange(0, n * dim + 1, dim, dtype=np.int32))
     table = pa.table(
         {
-            "encoder_id": pa.array([encoder_id] * len(hashes)),
+            "encoder_id": pa.array([encoder_id] * n),
             "text_hash": pa.array(hashes),
-            "vector": pa.array(list(vecs.astype(np.float32)), type=pa.list_(pa.float32())),
+            "vector": pa.ListArray.from_arrays(offsets, pa.array(vecs.reshape(-1))),
         }
     )
     with store.connect(db) as con:
@@ -201,20 +255,38 @@ def embed_texts(
     batch_size: int = 64,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Vectors for `texts` in order; computes only what the cache lacks and stores it at once."""
+    """Vectors for `texts` in order; computes only what the cache lacks and stores it at once.
+
+    Missing texts are encoded longest first, in chunks that are whole batches: the batches are
+    then the ones a single `encode` call would form (it sorts by length too), so chunking adds
+    no padding. Each chunk is written by a background thread while the next one encodes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     hashes = [text_hash(t) for t in texts]
     found = cached_vectors(db, encoder.id, hashes)
-    todo = list({h: t for h, t in zip(hashes, texts, strict=True) if h not in found}.items())
+    todo = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in found]
+    todo.sort(key=lambda item: -len(item[1]))
     total = len(todo)
+    chunk = max(batch_size, WRITE_CHUNK // batch_size * batch_size)
     if progress:
         progress(0, total)
-    for start in range(0, total, WRITE_CHUNK):
-        chunk = todo[start : start + WRITE_CHUNK]
-        vecs = encoder.encode([t for _, t in chunk], batch_size=batch_size)
-        _save(db, encoder.id, [h for h, _ in chunk], vecs)
-        found.update(zip([h for h, _ in chunk], vecs, strict=True))
-        if progress:
-            progress(min(start + WRITE_CHUNK, total), total)
+    pending = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="univar-embed-save") as writer:
+        try:
+            for start in range(0, total, chunk):
+                part = todo[start : start + chunk]
+                keys = [h for h, _ in part]
+                vecs = encoder.encode([t for _, t in part], batch_size=batch_size)
+                if pending is not None:
+                    pending.result()  # surfaces a write error before more work is done
+                pending = writer.submit(_save, db, encoder.id, keys, vecs)
+                found.update(zip(keys, vecs, strict=True))
+                if progress:
+                    progress(min(start + chunk, total), total)
+        finally:
+            if pending is not None:  # finished chunks are kept, even after an interrupt
+                pending.result()
     if not hashes:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([found[h] for h in hashes])
@@ -233,7 +305,10 @@ def qa_frame(db=None, datasets: Sequence[str] | None = None):
         df = store.query_df(sql, [list(datasets)], path=db)
     else:
         df = store.query_df(f"SELECT {_QA_COLUMNS} FROM qa ORDER BY qa_id", path=db)
-    df["text"] = [qa_text(q, a) for q, a in zip(df["question_en"], df["answer_en"], strict=True)]
+    # Untranslated rows (an upload without English) are embedded as written, not as blanks.
+    questions = df["question_en"].fillna(df["question"])
+    answers = df["answer_en"].fillna(df["answer"])
+    df["text"] = [qa_text(q, a) for q, a in zip(questions, answers, strict=True)]
     return df
 
 

@@ -54,11 +54,12 @@ _SERVER_MODULES = (
     "yaml",
 )
 
-# Gemma-3's own turn template (what its GGUF's Jinja template renders, minus the system role,
-# which Gemma folds into the first user turn). llama-cpp-python's chat completion from the GGUF
-# template returned empty text: the model ends its turn with `<end_of_turn>`, which is not the
-# GGUF's eos token, and the built-in "gemma" format works. See `_model_settings`.
-GEMMA3_CHAT_FORMAT = "gemma"
+# The Gemma-3-270M GGUF carries no chat template, so llama-cpp-python falls back to the llama-2
+# format and the model answers with nothing. Its own turn template works; llama-cpp-python's
+# built-in "gemma" format drops system messages, so the server process registers this one, which
+# folds the system prompt into the first user turn as Gemma-3's official template does.
+GEMMA3_CHAT_FORMAT = "univar-gemma3"
+GEMMA3_STOP = ["<end_of_turn>", "<start_of_turn>"]
 
 
 class LocalLLMError(UserError):
@@ -210,6 +211,39 @@ def model_file(name: str) -> Path:
     raise UserError(f"unknown local model {name!r}: choose from {', '.join(MODELS)}")
 
 
+def _text(content) -> str:
+    """Message content as text: a string, or the text parts of an OpenAI content list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+
+
+def gemma3_prompt(messages: Sequence[dict]) -> str:
+    """Gemma-3's turn template (without <bos>, which llama.cpp adds) for OpenAI chat messages."""
+    system = "\n\n".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
+    turns: list[str] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "system":
+            continue
+        content = _text(message.get("content"))
+        if system and not turns and role == "user":
+            content = f"{system}\n\n{content}"
+        turn = "model" if role == "assistant" else "user"
+        turns.append(f"<start_of_turn>{turn}\n{content.strip()}<end_of_turn>\n")
+    if system and not turns:
+        turns.append(f"<start_of_turn>user\n{system.strip()}<end_of_turn>\n")
+    return "".join(turns) + "<start_of_turn>model\n"
+
+
+def _format_gemma3(messages, **kwargs):
+    from llama_cpp.llama_chat_format import ChatFormatterResponse
+
+    return ChatFormatterResponse(prompt=gemma3_prompt(messages), stop=list(GEMMA3_STOP))
+
+
 def _model_settings(name: str, n_threads: int) -> dict:
     settings = {
         "model": str(model_file(name)),
@@ -225,7 +259,7 @@ def _model_settings(name: str, n_threads: int) -> dict:
 
 
 def _http_json(url: str, timeout: float = 2.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback URL)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode("utf-8"))
 
 
@@ -268,7 +302,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def _tail(path: Path | None, lines: int = 20) -> str:
+    if path is None:
+        return "(no server log)"
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -277,16 +313,20 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 class LocalServer:
-    """A running llama.cpp server process. Use as a context manager or call `stop()`."""
+    """A running llama.cpp server. Use as a context manager or call `stop()`.
+
+    `process` is None for a server that another process started (see `attach`): `stop()` leaves
+    it running.
+    """
 
     def __init__(
         self,
         models: Sequence[str],
         host: str,
         port: int,
-        process: subprocess.Popen,
-        log_path: Path,
-        config_path: Path,
+        process: subprocess.Popen | None = None,
+        log_path: Path | None = None,
+        config_path: Path | None = None,
     ):
         self.models = tuple(models)
         self.host = host
@@ -308,13 +348,15 @@ class LocalServer:
         return self.base_url
 
     def running(self) -> bool:
+        if self.process is None:
+            return set(self.models) <= set(served_models(self.base_url))
         return self.process.poll() is None
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until GET /v1/models lists every alias; raise with the log tail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running():
+            if self.process is not None and not self.running():
                 raise LocalLLMError(
                     f"the llama.cpp server exited with code {self.process.returncode} before it"
                     f" was ready; log {self.log_path}:\n{_tail(self.log_path)}"
@@ -330,7 +372,7 @@ class LocalServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the server process (kill it if it does not exit in TIMEOUT seconds)."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=timeout)
@@ -347,6 +389,16 @@ class LocalServer:
     def __repr__(self) -> str:
         state = "running" if self.running() else "stopped"
         return f"LocalServer({', '.join(self.models)} at {self.base_url}, {state})"
+
+
+def attach(
+    models: Sequence[str] = MODELS, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+) -> LocalServer | None:
+    """A server already answering on HOST:PORT with every alias in MODELS, else None."""
+    models = tuple(dict.fromkeys(models))
+    if set(models) <= set(served_models(f"http://{_url_host(host)}:{port}/v1")):
+        return LocalServer(models, host, port)
+    return None
 
 
 def start(
@@ -367,7 +419,9 @@ def start(
     if not 1 <= port <= 65535:
         raise UserError(f"port must be in [1, 65535], got {port}")
     if not _port_free(host, port):
-        raise UserError(f"port {port} on {host} is already in use: pick another with --port")
+        listed = served_models(f"http://{_url_host(host)}:{port}/v1")
+        where = f" by a server of {', '.join(listed)}" if listed else ""
+        raise UserError(f"port {port} on {host} is already in use{where}: pick another with --port")
     n_threads = n_threads or max(1, os.cpu_count() or 1)
     ensure_llama_cpp()
     config = {
@@ -380,10 +434,14 @@ def start(
     config_path = folder / f"llama-server-{port}.json"
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     log_path = folder / f"llama-server-{port}.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_path)]
+    # The child imports univar from this checkout, whatever the caller's working directory.
+    pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    # `python -m univar.local_llm` is llama_cpp.server plus the Gemma-3 chat format (see _serve).
+    cmd = [sys.executable, "-m", "univar.local_llm", "--config_file", str(config_path)]
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
     server = LocalServer(models, host, port, process, log_path, config_path)
     try:
@@ -392,3 +450,16 @@ def start(
         server.stop()
         raise
     return server
+
+
+def _serve() -> None:
+    """Run llama_cpp.server (its own argv) with the Gemma-3 chat format registered."""
+    from llama_cpp import llama_chat_format
+    from llama_cpp.server.__main__ import main
+
+    llama_chat_format.register_chat_format(GEMMA3_CHAT_FORMAT)(_format_gemma3)
+    main()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -155,6 +155,7 @@ MIGRATIONS: list[str] = [
         framework VARCHAR NOT NULL,
         value_code VARCHAR NOT NULL,
         keyed INTEGER NOT NULL DEFAULT 1,  -- +1 or -1
+        question_id VARCHAR,         -- the questions row it is asked as (NULL without text)
         PRIMARY KEY (instrument, item_id, value_code)
     );
 
@@ -198,13 +199,29 @@ def _is_lock_error(exc: Exception) -> bool:
     return isinstance(exc, duckdb.IOException) and any(w in str(exc) for w in _LOCK_WORDS)
 
 
-def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _other_mode_here(exc: Exception) -> bool:
+    """This process holds the file open in the other mode (read-only vs read-write)."""
+    return "different configuration" in str(exc)
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """(connection, opened read-only)."""
     deadline = time.monotonic() + wait_s
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only), read_only
         except duckdb.Error as exc:
+            # DuckDB refuses a second mode for a file open in this process (a page reading
+            # while a background job writes): a reader joins the writers' mode, a writer waits
+            # for the short-lived readers as it would for a lock.
+            if _other_mode_here(exc) and read_only:
+                read_only = False
+                continue
+            if _other_mode_here(exc) and time.monotonic() <= deadline:
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+                continue
             if not _is_lock_error(exc) or time.monotonic() > deadline:
                 if _is_lock_error(exc):
                     raise StoreError(
@@ -249,9 +266,9 @@ def connect(
     if read_only and not path.exists():
         raise StoreError(f"database {path} does not exist")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only, wait_s)
+    con, opened_read_only = _open(path, read_only, wait_s)
     try:
-        if not read_only:
+        if not opened_read_only:  # a reader that joined the writers waits for their migration
             with _init_lock:  # one cheap SELECT when the schema is current
                 migrate(con)
         yield con

@@ -1,0 +1,350 @@
+"""Elicit: choose models, languages and questions, see what a run will cost, run it in the
+background with live progress, and find past runs to run again or resume."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from univar import elicit, history, jobs, local_llm, questions, registry
+from univar.config import ElicitConfig, GenerationConfig
+from univar.connection import check_connection
+from univar.errors import UserError
+from univar.secrets import present_keys, provider_of
+
+LOCAL_API_BASE = os.environ.get(
+    "UNIVAR_LOCAL_LLM_URL", f"http://127.0.0.1:{local_llm.DEFAULT_PORT}/v1"
+)
+MAP_PAGE = "pages/value_map.py"
+STATUS_WORDS = {
+    "starting": "Starting",
+    "running": "Running",
+    "embedding": "Embedding the answers for the map",
+    "done": "Finished",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
+db = st.session_state.get("db_path")  # set by the app's sidebar; None: $UNIVAR_DB or default
+typed_keys: dict = st.session_state.setdefault("el_api_keys", {})  # provider -> key, memory only
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def local_models(api_base: str) -> list[str]:
+    return local_llm.served_models(api_base, timeout=0.5)
+
+
+def language_label(code: str) -> str:
+    lang = registry.BY_CODE[code]
+    native = f" ({lang.native})" if lang.native != lang.name else ""
+    return f"{code} — {lang.name}{native}"
+
+
+def money(cost) -> str:
+    return "unknown" if cost is None else f"${cost:,.4f}"
+
+
+def choose_models() -> list[tuple[str, str | None]]:
+    """(litellm model, api_base) pairs chosen on the page."""
+    known = {m.name: m for m in registry.MODELS}
+    names = st.multiselect(
+        "Models of the UniVaR paper",
+        list(known),
+        format_func=lambda n: (
+            f"{n} — {known[n].provider}" + ("" if known[n].litellm else " (self-hosted)")
+        ),
+        key="el_known",
+    )
+    chosen = []
+    for name in names:
+        m = known[name]
+        if m.litellm:
+            chosen.append((m.litellm, None))
+            continue
+        base = st.text_input(
+            f"api_base of a server running {name} (vLLM, llama.cpp ...)",
+            key=f"el_base_{name}",
+            placeholder="http://host:8000/v1",
+        )
+        if base.strip():
+            chosen.append((f"hosted_vllm/{m.hf_id}", base.strip()))
+        else:
+            st.caption(f"{name} has no hosted API: give the address of a server that runs it.")
+    served = [a for a in registry.LOCAL_MODELS if a in local_models(LOCAL_API_BASE)]
+    if served:
+        picks = st.multiselect(
+            f"Local models at {LOCAL_API_BASE} (tiny stand-ins for real LLMs: weak answers)",
+            served,
+            format_func=lambda a: f"{a} — {registry.LOCAL_MODELS[a]}",
+            key="el_local",
+        )
+        chosen += [(f"openai/{a}", LOCAL_API_BASE) for a in picks]
+    else:
+        st.caption(
+            f"No local model server answers at {LOCAL_API_BASE} (`python -m univar serve-local`)."
+        )
+    left, right = st.columns(2)
+    custom = left.text_input("Any litellm model", key="el_custom", placeholder="openai/gpt-4o-mini")
+    custom_base = right.text_input("Its api_base (optional)", key="el_custom_base")
+    if custom.strip():
+        chosen.append((custom.strip(), custom_base.strip() or None))
+    return list(dict.fromkeys(chosen))
+
+
+def ask_keys(chosen) -> dict[str, str]:
+    """model -> a key typed here; keys set in the environment or secrets are only named."""
+    found = present_keys()
+    for provider in dict.fromkeys(provider_of(m) for m, base in chosen if base != LOCAL_API_BASE):
+        if provider is None:
+            continue
+        if provider in found:
+            st.caption(f"🔑 A key for **{provider}** is set in the {found[provider]}.")
+            continue
+        widget = f"el_key_{provider}"
+        if widget not in st.session_state and provider in typed_keys:
+            st.session_state[widget] = typed_keys[provider]  # back on the page: keep it
+        typed = st.text_input(
+            f"API key for {provider}",
+            type="password",
+            key=widget,
+            help="Kept in this browser session's memory only: never saved or logged.",
+        )
+        typed_keys[provider] = typed
+    return {m: typed_keys.get(provider_of(m)) for m, _ in chosen if typed_keys.get(provider_of(m))}
+
+
+def test_connections(chosen, keys) -> None:
+    if st.button("Test connection", key="el_test", disabled=not chosen):
+        with st.spinner("One short request per model ..."):
+            st.session_state.el_conn = {
+                m: check_connection(m, base, keys.get(m)) for m, base in chosen
+            }
+    for model, result in st.session_state.get("el_conn", {}).items():
+        (st.success if result.ok else st.error)(f"{model}: {result.message}")
+
+
+def choose_questions() -> list[questions.Question]:
+    mode = st.radio(
+        "Questions",
+        ["A number, balanced across values", "By framework and value", "From a CSV file"],
+        horizontal=True,
+        key="el_qmode",
+    )
+    bank = questions.read_bank()
+    if mode.startswith("A number"):
+        n = st.number_input("How many questions", 1, len(bank), 20, key="el_qn")
+        return questions.select_questions(db, int(n))
+    if mode.startswith("By"):
+        values = {(v["framework"], v["code"]): v for v in questions.read_values()}
+        frameworks = st.multiselect(
+            "Frameworks", sorted({f for f, _ in values}), key="el_frameworks"
+        )
+        options = [k for k in values if k[0] in frameworks]
+        picked = st.multiselect(
+            "Values (none chosen: every value of those frameworks)",
+            options,
+            format_func=lambda k: f"{k[0]} · {values[k]['value']}",
+            key="el_values",
+        )
+        wanted = set(picked or options)
+        return [q for q in bank if (q.framework, q.value_code) in wanted]
+    upload = st.file_uploader(
+        "CSV with a `question` column (question_id, framework, code optional)",
+        type=["csv"],
+        key="el_qfile",
+    )
+    if upload is None:
+        return []
+    path = Path(tempfile.mkdtemp(prefix="univar-q-")) / Path(upload.name).name
+    path.write_bytes(upload.getvalue())
+    return questions.select_questions(db, str(path))
+
+
+def show_plan(plans) -> None:
+    pairs = sum(p.qa_pairs - p.qa_done for p in plans)
+    requests = sum(p.requests for p in plans)
+    a, b, c, d, e = st.columns(5)
+    a.metric("QA pairs", f"{sum(p.qa_pairs for p in plans):,}")
+    b.metric("Already stored", f"{sum(p.qa_done for p in plans):,}")
+    c.metric("Requests to send", f"{sum(p.to_send for p in plans):,}")
+    d.metric("At most tokens", f"{sum(p.est_prompt_tokens + p.est_completion_tokens for p in plans):,}")
+    costs = [p.est_cost for p in plans]
+    e.metric("Estimated cost", money(None if None in costs else sum(costs)))
+    st.caption(
+        f"The {pairs:,} QA pairs not stored yet need {requests:,} requests ({pairs:,} answers, "
+        f"{max(0, requests - pairs):,} translations); {sum(p.cached for p in plans):,} of them "
+        "are in the cache."
+    )
+
+
+def map_link(job) -> None:
+    if st.session_state.get("el_linked") != job.job_id:  # once: later map choices stay
+        st.session_state.map_models = list(job.models)
+        st.session_state.map_languages = list(job.languages)
+        st.session_state.el_linked = job.job_id
+    params = {"models": ",".join(job.models), "languages": ",".join(job.languages)}
+    try:
+        st.page_link(MAP_PAGE, label="See these answers on the value map", icon="🗺️",
+                     query_params=params)  # fmt: skip
+    except (StreamlitAPIException, KeyError):
+        st.caption("The value map page is not part of this app.")
+
+
+def draw_job(job) -> None:
+    t = job.totals()
+    now = f" {job.current}" if job.current and job.status == "running" else ""
+    st.markdown(f"**{STATUS_WORDS[job.status]}{now}** · {', '.join(job.languages)}")
+    st.progress(
+        t.done / max(t.total, 1),
+        text=f"{t.done} of {t.total} QA pairs · {t.cached} from cache · {t.failed} failed · "
+        f"{t.tokens:,} tokens · cost {money(t.cost)}",
+    )
+    rows = [
+        {"model": p.model, "language": language_label(p.language), "done": p.done,
+         "of": p.total, "from cache": p.cached, "failed": p.failed, "tokens": p.tokens,
+         "cost": money(p.cost)}
+        for p in job.progress()
+    ]  # fmt: skip
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if job.status == "embedding" and job.embedded:
+        st.caption(f"Embedding: {job.embedded[0]} of {job.embedded[1]} texts")
+    if job.live:
+        st.button("Cancel", key=f"el_cancel_{job.job_id}", on_click=job.cancel,
+                  help="Stops new requests; every finished answer is kept.")  # fmt: skip
+        return
+    if job.error:
+        st.error(job.error)
+    for s in job.summaries:
+        st.success(f"{s.run_id}: {s.line()}")
+    if any(s.ok for s in job.summaries):
+        map_link(job)
+
+
+def show_jobs() -> None:
+    """Running jobs of this app (any tab) and this session's last one, polled every second."""
+
+    def current():
+        mine = st.session_state.get("el_job")
+        return [j for j in jobs.list_jobs(db) if j.live or j.job_id == mine]
+
+    live = any(j.live for j in current())
+
+    @st.fragment(run_every=1 if live else None)
+    def panel():
+        shown = current()
+        if not shown:
+            st.caption("Nothing is running.")
+        for job in shown:
+            with st.container(border=True):
+                draw_job(job)
+        if live and not any(j.live for j in shown):
+            st.rerun()  # the whole page: the history gains the run and polling stops
+
+    panel()
+
+
+def start(configs, qs, keys, embed_now: bool, restart_run: str | None = None) -> None:
+    encoder = st.session_state.get("encoder")
+    try:
+        with st.spinner("Checking the settings and the connection ..."):
+            if restart_run:
+                job = jobs.restart(restart_run, db, api_keys=keys, embed=embed_now, encoder=encoder)
+            else:
+                job = jobs.start(configs, db, questions=qs, api_keys=keys, embed=embed_now,
+                                 encoder=encoder)  # fmt: skip
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.session_state.el_job = job.job_id
+    st.rerun()
+
+
+def show_history(embed_now: bool) -> None:
+    runs = history.past_runs(db)
+    if not runs:
+        st.caption("No elicitation has run on this database yet.")
+        return
+    st.dataframe(history.table(runs), hide_index=True, width="stretch")
+    by_id = {r.run_id: r for r in runs}
+    run_id = st.selectbox(
+        "Run",
+        list(by_id),
+        format_func=lambda r: f"{by_id[r].status} · {by_id[r].settings()} · {r}",
+        key="el_history_run",
+    )
+    past = by_id[run_id]
+    model = past.config.model if past.config else ""
+    keys = {model: typed_keys[provider_of(model)]} if typed_keys.get(provider_of(model)) else {}
+    left, right = st.columns(2)
+    if left.button("Run again", key="el_again", disabled=past.config is None):
+        start(None, None, keys, embed_now, restart_run=run_id)
+    if right.button("Resume", key="el_resume", disabled=not (past.stopped and past.config)):
+        start(None, None, keys, embed_now, restart_run=run_id)
+
+
+st.title("Elicit")
+st.caption(
+    "Ask LLMs value-eliciting questions in many languages, through litellm. Every request is "
+    "cached in the database: running the same job again asks nothing."
+)
+
+st.subheader("1 · Models")
+chosen = choose_models()
+keys = ask_keys(chosen)
+test_connections(chosen, keys)
+
+st.subheader("2 · Languages and questions")
+languages = st.multiselect(
+    "Languages", [lang.code for lang in registry.LANGUAGES], default=["eng"],
+    format_func=language_label, key="el_languages",
+)  # fmt: skip
+try:
+    qs = choose_questions()
+except UserError as exc:
+    st.error(str(exc))
+    qs = []
+cols = st.columns(5)
+samples = cols[0].number_input("Samples per question", 1, 100, 1, key="el_samples")
+temperature = cols[1].slider("Temperature", 0.0, 2.0, 0.7, 0.05, key="el_temperature")
+max_tokens = cols[2].number_input("Max new tokens", 1, 4096, 128, key="el_max_tokens")
+concurrency = cols[3].number_input("Concurrency", 1, 64, 8, key="el_concurrency")
+dataset = cols[4].text_input("Dataset", "elicited", key="el_dataset")
+embed_now = st.checkbox("Embed the answers for the map when done", True, key="el_embed")
+
+st.subheader("3 · Before running")
+configs, plans = [], []
+if not (chosen and languages and qs):
+    st.info("Choose at least one model, one language and some questions.")
+else:
+    try:
+        generation = GenerationConfig(temperature=float(temperature), max_tokens=int(max_tokens))
+        configs = [
+            ElicitConfig(
+                model=m,
+                api_base=base,
+                languages=tuple(languages),
+                question_ids=tuple(q.question_id for q in qs),
+                samples=int(samples),
+                concurrency=int(concurrency),
+                dataset=dataset.strip(),
+                generation=generation,
+            )  # fmt: skip
+            for m, base in chosen
+        ]
+        with st.spinner("Counting what is cached ..."):
+            plans = [elicit.plan(c, db, questions=qs) for c in configs]
+        show_plan(plans)
+    except UserError as exc:
+        st.error(str(exc))
+        configs = []
+if st.button("Run", type="primary", key="el_run", disabled=not plans):
+    start(configs, qs, keys, embed_now)
+
+st.subheader("4 · Progress")
+show_jobs()
+
+st.subheader("5 · Run history")
+show_history(embed_now)

@@ -1,0 +1,129 @@
+"""Value map: every QA pair as a faint point, language and model$language centroids, search,
+and a table of the QA pairs picked with a box or lasso."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._shared import current_db, current_encoder
+from univar import mapdata, plots
+from univar.config import ProjectionConfig
+from univar.errors import UserError
+from univar.registry import BY_CODE, model_label
+
+db = current_db()
+encoder = current_encoder()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def choices(db: str, version: tuple) -> mapdata.Options:
+    return mapdata.options(db)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def map_ready(db: str, version: tuple, _encoder, encoder_id: str, selection, config) -> bool:
+    return mapdata.is_cached(db, _encoder, selection, config)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def map_points(db: str, version: tuple, _encoder, encoder_id: str, selection, config):
+    return mapdata.map_points(db, _encoder, selection, config)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def search(db: str, version: tuple, selection, text: str) -> list[str]:
+    return mapdata.search(db, selection, text)
+
+
+def build_map(selection, config) -> None:
+    """Embed what is missing and project, with progress; the result lands in the database."""
+    with st.status(
+        "Building the map (embedding new QA pairs, then projecting)", expanded=True
+    ) as box:
+        bar = st.progress(0.0, text="Starting ...")
+        mapdata.map_points(
+            db,
+            encoder,
+            selection,
+            config,
+            progress=lambda text, done: bar.progress(done, text=text),
+        )
+        box.update(label="Map ready", state="complete", expanded=False)
+
+
+def keep_valid(key: str, allowed: list[str]) -> None:
+    """Choices carried over from another page or a link must still exist here."""
+    wanted = st.query_params.get(key.removeprefix("map_"))
+    if wanted and key not in st.session_state:
+        st.session_state[key] = wanted.split(",")
+    st.session_state[key] = [v for v in st.session_state.get(key, allowed) if v in allowed]
+
+
+def language_name(code: str) -> str:
+    return f"{BY_CODE[code].name} ({code})" if code in BY_CODE else code
+
+
+st.title("Value map")
+version = mapdata.db_version(db)
+opts = choices(db, version)
+if not opts.n_qa:
+    st.info(
+        "This database has no QA pairs yet. Elicit answers from LLMs or upload a CSV of QA pairs, "
+        "and they appear here."
+    )
+    st.stop()
+
+left, middle, right = st.columns([3, 3, 2])
+keep_valid("map_models", opts.models)
+keep_valid("map_languages", opts.languages)
+models = left.multiselect("Models", opts.models, key="map_models", format_func=model_label)
+languages = middle.multiselect(
+    "Languages", opts.languages, key="map_languages", format_func=language_name
+)
+color_by = right.selectbox("Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get)
+datasets = None
+if len(opts.datasets) > 1:
+    datasets = tuple(st.multiselect("Datasets", opts.datasets, default=opts.datasets))
+query = st.text_input("Search questions and answers", placeholder="e.g. family, freedom, vaccine")
+
+with st.expander("Projection settings"):
+    a, b, c, d, e = st.columns(5)
+    method = a.radio("Method", ["umap", "pca"], format_func=str.upper, horizontal=True,
+                     help="UMAP keeps neighbourhoods (the paper's map); PCA is instant.")  # fmt: skip
+    n_neighbors = b.slider("UMAP neighbours", 2, 200, 15, disabled=method != "umap")
+    min_dist = c.slider("UMAP min. distance", 0.0, 1.0, 0.1, 0.05, disabled=method != "umap")
+    metric = d.selectbox("Metric", ["cosine", "euclidean", "manhattan", "correlation"],
+                         disabled=method != "umap")  # fmt: skip
+    seed = e.number_input("Seed", 0, 2**31 - 1, 42, step=1)
+
+try:
+    selection = mapdata.Selection(tuple(models), tuple(languages), datasets)
+    config = ProjectionConfig(method, n_neighbors, min_dist, metric, int(seed))
+    if not map_ready(db, version, encoder, encoder.id, selection, config):
+        build_map(selection, config)
+        version = mapdata.db_version(db)
+    points = map_points(db, version, encoder, encoder.id, selection, config)
+except UserError as exc:
+    st.warning(str(exc))
+    st.stop()
+
+matches = search(db, version, selection, query) if query.strip() else []
+summary = mapdata.summary(points, encoder.id)
+st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""))
+
+fig = plots.value_map_figure(points, color_by, highlight=matches)
+event = st.plotly_chart(
+    fig,
+    key="value_map",
+    on_select="rerun",
+    selection_mode=("box", "lasso", "points"),
+    config={"scrollZoom": True, "displaylogo": False},
+    width="stretch",
+)
+
+picked = mapdata.selected_from_event(event)
+if picked:
+    st.subheader(f"{len(picked):,} selected QA pairs")
+    st.dataframe(mapdata.details(db, picked), hide_index=True, width="stretch")
+else:
+    st.caption("Draw a box or a lasso on the map (or click a point) to list its QA pairs here.")

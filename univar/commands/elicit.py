@@ -1,0 +1,81 @@
+"""Ask an LLM the value questions in several languages, translated both ways (cached; rerun to resume)."""
+
+from __future__ import annotations
+
+import sys
+
+from univar import questions, registry
+from univar.config import ElicitConfig, GenerationConfig
+
+
+def add_arguments(p) -> None:
+    g = GenerationConfig()
+    p.add_argument("--model", required=True, help="litellm model string, e.g. openai/gpt-4o-mini")
+    p.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8010/v1")
+    p.add_argument("--languages", required=True, help="ISO 639-3 codes, e.g. eng,fra,zho")
+    p.add_argument("--questions", default="all", help="all, a number N (value-balanced) or a CSV")
+    p.add_argument("--samples", type=int, default=1, help="answers per question and language")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight per endpoint")
+    p.add_argument("--translator", help="litellm model that translates (default: --model)")
+    p.add_argument("--translator-api-base", help="endpoint of the translator model")
+    p.add_argument("--temperature", type=float, default=g.temperature)
+    p.add_argument("--top-p", type=float, default=g.top_p)
+    p.add_argument("--max-tokens", type=int, default=g.max_tokens, help="new tokens per answer")
+    p.add_argument("--system-prompt", default=None, help="default: none, as in the paper")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt")
+    p.add_argument("--max-retries", type=int, default=4)
+    p.add_argument("--dataset", default="elicited", help="dataset name the answers go into")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    """Exit 0 when every QA pair has an answer, 1 when some failed (rerun retries them)."""
+    from univar import elicit
+    from univar.elicit_plan import prepare
+
+    config = ElicitConfig(
+        model=registry.check_model_string(args.model),
+        languages=registry.parse_languages(args.languages),
+        question_ids=("-",),  # replaced below, once the languages and model are known good
+        api_base=(args.api_base or "").rstrip("/") or None,
+        samples=args.samples,
+        concurrency=args.concurrency,
+        timeout_s=args.timeout,
+        max_retries=args.max_retries,
+        translator=args.translator,
+        translator_api_base=(args.translator_api_base or "").rstrip("/") or None,
+        dataset=args.dataset,
+        generation=GenerationConfig(
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            system_prompt=args.system_prompt,
+        ),
+    )
+    qs = questions.select_questions(args.db, args.questions)
+    config = type(config)(**{**config.__dict__, "question_ids": tuple(q.question_id for q in qs)})
+    prepare(config, args.db, qs)  # fails fast on an unreachable endpoint, before the plan
+    print(elicit.plan(config, args.db, questions=qs).line(), file=sys.stderr)
+
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(qs) * len(config.languages) * config.samples, unit="qa",
+                   file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+
+    def progress(counters) -> None:
+        cs = counters.values()
+        bar.n = sum(c.done for c in cs)
+        bar.set_postfix(cached=sum(c.cached for c in cs), failed=sum(c.failed for c in cs))
+
+    try:
+        summary = elicit.run(config, args.db, questions=qs, progress=progress if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(summary.line())
+    if summary.failed:
+        print(f"{summary.failed} QA pairs failed; see `python -m univar stats` and rerun to "
+              "retry them", file=sys.stderr)  # fmt: skip
+    return 1 if summary.failed else 0

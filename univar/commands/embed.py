@@ -1,0 +1,43 @@
+"""Embed QA pairs with a sentence encoder (cached per encoder and text)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--encoder",
+        help="sentence-transformers name or path, or a trained univar directory "
+        "(default: the shipped encoder, else all-MiniLM-L6-v2)",
+    )
+    parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="let the encoder run its own model code"
+    )
+
+
+def run(args) -> int:
+    from univar import embed
+    from univar.errors import UserError
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    encoder = embed.LazyEncoder(args.encoder, trust_remote_code=args.trust_remote_code)
+
+    def progress(done: int, total: int) -> None:
+        if total:
+            print(f"\rembedding {done:,}/{total:,} new texts", end="", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    frame, vectors = embed.embed_qa(
+        args.db, encoder, datasets=args.dataset, batch_size=args.batch_size, progress=progress
+    )
+    print(file=sys.stderr)
+    print(
+        f"{len(frame):,} QA pairs embedded with {encoder.id} "
+        f"({vectors.shape[1] if len(frame) else '-'}-d) in {time.perf_counter() - started:.1f} s"
+    )
+    return 0

@@ -1,0 +1,54 @@
+"""Project QA embeddings to a 2-D value map (UMAP or PCA), cached per encoder, selection, settings."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--encoder", help="as for `embed` (default: the app's default encoder)")
+    parser.add_argument("--method", choices=("umap", "pca"), default="umap")
+    parser.add_argument("--n-neighbors", type=int, default=15)
+    parser.add_argument("--min-dist", type=float, default=0.1)
+    parser.add_argument(
+        "--metric", choices=("cosine", "euclidean", "manhattan", "correlation"), default="cosine"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--model", action="append", help="only this model (repeatable)")
+    parser.add_argument("--language", action="append", help="only this language (repeatable)")
+    parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    parser.add_argument("--out", help="also write the points (with their tags) to this CSV file")
+
+
+def run(args) -> int:
+    from univar import embed, mapdata
+    from univar.config import ProjectionConfig
+
+    config = ProjectionConfig(
+        method=args.method,
+        n_neighbors=args.n_neighbors,
+        min_dist=args.min_dist,
+        metric=args.metric,
+        seed=args.seed,
+    )
+    selection = mapdata.Selection(
+        models=tuple(args.model) if args.model else None,
+        languages=tuple(args.language) if args.language else None,
+        datasets=tuple(args.dataset) if args.dataset else None,
+    )
+    encoder = embed.LazyEncoder(args.encoder)
+    cached = mapdata.is_cached(args.db, encoder, selection, config)
+
+    def progress(message: str, fraction: float) -> None:
+        print(f"\r{message} ({fraction:.0%})", end="", file=sys.stderr, flush=True)
+
+    points = mapdata.map_points(args.db, encoder, selection, config, progress=progress)
+    print(file=sys.stderr)
+    print(
+        f"{'cached' if cached else 'computed'} {config.method.upper()} map: "
+        + mapdata.summary(points, encoder.id)
+    )
+    if args.out:
+        points.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0

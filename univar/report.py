@@ -1,0 +1,177 @@
+"""The one-click report: one self-contained HTML file (and a PDF) with the value map, the
+distance heatmap, the value profiles and the settings and provenance behind them.
+
+The builder takes figures as arguments, so it does not care which module drew them: the CLI
+and the pages pass the very figures the screen shows. The HTML inlines plotly.js once (it opens
+with the network off). The PDF is the same page with each figure as a static SVG, printed by
+headless Chromium: interactive plots would print before they finish drawing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from html import escape
+from pathlib import Path
+
+from univar import __version__
+from univar.errors import UserError
+
+SECTIONS = ("Value map", "Distances", "Value profiles")
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } section { page-break-inside: avoid; margin-bottom: 2rem; }
+.missing { color: #a33; font-style: italic; } svg { max-width: 100%; height: auto; }
+"""
+
+
+def provenance(
+    *,
+    encoder: str,
+    datasets: list[str],
+    models: list[str],
+    languages: list[str],
+    projection: Mapping | None = None,
+    extra: Mapping | None = None,
+) -> dict:
+    """The settings a reader needs to reproduce the figures, in display order."""
+    prov = {
+        "created": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "univar-studio": __version__,
+        "encoder": encoder,
+        "datasets": ", ".join(datasets) or "all",
+        "models": ", ".join(models),
+        "languages": ", ".join(languages),
+    }
+    for key, value in (projection or {}).items():
+        prov[f"projection {key}"] = value
+    prov.update(extra or {})
+    return prov
+
+
+def _table(df, max_rows: int = 200) -> str:
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in df.head(max_rows).itertuples(index=False)
+    )
+    more = f"<p class='sub'>first {max_rows} of {len(df)} rows</p>" if len(df) > max_rows else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _kv_table(items: Mapping) -> str:
+    rows = "".join(
+        f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in items.items()
+    )
+    return f"<table>{rows}</table>"
+
+
+def _page(title: str, prov: Mapping, blocks: list[str], head_js: str = "") -> str:
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style>{head_js}</head><body>"
+        f"<h1>{escape(title)}</h1><p class='sub'>{escape(str(prov.get('created', '')))}</p>"
+        + "".join(blocks)
+        + "<section><h2>Settings and provenance</h2>"
+        + _kv_table(prov)
+        + "</section></body></html>"
+    )
+
+
+def _blocks(figures: Mapping, tables: Mapping | None, render) -> list[str]:
+    blocks = []
+    names = list(SECTIONS) + [n for n in figures if n not in SECTIONS]
+    for name in names:
+        if name not in figures:
+            continue
+        fig = figures[name]
+        body = (
+            render(name, fig)
+            if fig is not None
+            else "<p class='missing'>not available for this selection</p>"
+        )
+        table = (tables or {}).get(name)
+        extra = _table(table) if table is not None else ""
+        blocks.append(f"<section><h2>{escape(name)}</h2>{body}{extra}</section>")
+    return blocks
+
+
+def report_html(
+    figures: Mapping, prov: Mapping, tables: Mapping | None = None, *, title: str = ""
+) -> str:
+    """The interactive report: plotly.js inlined once, every figure as a live chart."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    title = title or "UniVaR Studio report"
+    head_js = f"<script>{get_plotlyjs()}</script>"
+    config = {"displaylogo": False}
+
+    def render(_name, fig):
+        return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=config)
+
+    return _page(title, prov, _blocks(figures, tables, render), head_js)
+
+
+def report_static_html(
+    figures: Mapping, prov: Mapping, tables: Mapping | None = None, *, title: str = ""
+) -> str:
+    """The same report with each figure as an inline SVG (no script at all)."""
+    from univar import export
+
+    present = [(n, f) for n, f in figures.items() if f is not None]
+    svgs = export.figures_bytes([f for _, f in present], "svg")
+    by_name = {
+        n: _strip_xml_decl(s.decode("utf-8")) for (n, _), s in zip(present, svgs, strict=True)
+    }
+    title = title or "UniVaR Studio report"
+    return _page(title, prov, _blocks(figures, tables, lambda name, _f: by_name[name]))
+
+
+def _strip_xml_decl(svg: str) -> str:
+    return svg[svg.index("?>") + 2 :] if svg.startswith("<?xml") else svg
+
+
+def report_pdf(
+    figures: Mapping, prov: Mapping, tables: Mapping | None = None, *, title: str = ""
+) -> bytes:
+    """The static report printed to PDF by headless Chromium (offline; ~6 s)."""
+    from univar import export
+
+    browser = export.browser_path()
+    if browser is None:
+        raise UserError(export.INSTALL_HINT)
+    html = report_static_html(figures, prov, tables, title=title)
+    with tempfile.TemporaryDirectory(prefix="univar-report-") as tmp:
+        page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        page.write_text(html, encoding="utf-8")
+        cmd = [
+            browser,
+            "--headless",
+            "--no-sandbox",  # root in containers; the page is our own, with no script
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp}/profile",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise UserError("Chromium took over 120 s to print the report") from None
+        if not pdf.exists():
+            raise UserError(f"Chromium did not print the report: {done.stderr.strip()[-300:]}")
+        return pdf.read_bytes()

@@ -1,0 +1,120 @@
+"""The request cache and the QA rows of an elicitation, written as they arrive.
+
+One writer thread owns every write of a run, so the event loop never waits for DuckDB. It takes
+whatever is queued, writes it in one short transaction (`store.transaction`, which holds the
+file only for that moment) and commits: a reply is on disk within milliseconds of arriving, and
+`kill -9` loses at most the requests still in flight. Inserts never duplicate: an 'ok' row is
+final, an 'error' row is replaced by the next attempt's result (a rerun retries errors).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+
+from univar import store
+from univar.llm_client import Reply, Request
+
+log = logging.getLogger(__name__)
+
+_REQUEST_SQL = """
+INSERT INTO requests (cache_key, purpose, model, api_base, messages, params, status, response,
+    error, prompt_tokens, completion_tokens, latency_ms, cost, attempts, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (cache_key) DO UPDATE SET status = excluded.status, response = excluded.response,
+    error = excluded.error, prompt_tokens = excluded.prompt_tokens,
+    completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
+    cost = excluded.cost, attempts = excluded.attempts, run_id = excluded.run_id,
+    created_at = now()
+WHERE requests.status <> 'ok'
+"""
+
+QA_COLUMNS = (
+    "qa_id", "dataset", "model", "language", "question_id", "sample", "question", "answer",
+    "question_en", "answer_en", "translator", "status", "error", "answer_key", "run_id",
+)  # fmt: skip
+_QA_SQL = f"""
+INSERT INTO qa_pairs ({", ".join(QA_COLUMNS)}) VALUES ({", ".join("?" * len(QA_COLUMNS))})
+ON CONFLICT (qa_id) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in QA_COLUMNS[6:])},
+    created_at = now()
+WHERE qa_pairs.status <> 'ok'
+"""  # noqa: S608 -- column names are the constants above, values are parameters
+
+_STOP = object()
+
+
+def request_row(req: Request, reply: Reply, run_id: str) -> list:
+    """A `requests` row: the messages and sampling parameters, never a key or a header."""
+    return [
+        req.key, req.purpose, req.model, req.api_base,
+        json.dumps(req.message_dicts(), ensure_ascii=False), json.dumps(req.params_dict()),
+        reply.status, reply.text, reply.error, reply.prompt_tokens, reply.completion_tokens,
+        reply.latency_ms, reply.cost, reply.attempts, run_id,
+    ]  # fmt: skip
+
+
+def load_ok_replies(con, models: list[str]) -> dict[str, Reply]:
+    """cache_key -> the stored reply, for every 'ok' request of these models."""
+    rows = con.execute(
+        "SELECT cache_key, response, prompt_tokens, completion_tokens, cost FROM requests "
+        "WHERE status = 'ok' AND model IN (SELECT unnest(?))",
+        [models],
+    ).fetchall()
+    return {k: Reply("ok", text=t, prompt_tokens=p, completion_tokens=c, cost=cost, cached=True)
+            for k, t, p, c, cost in rows}  # fmt: skip
+
+
+def load_done_qa(con, dataset: str, model: str) -> set[str]:
+    rows = con.execute(
+        "SELECT qa_id FROM qa_pairs WHERE status = 'ok' AND dataset = ? AND model = ?",
+        [dataset, model],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+class Writer(threading.Thread):
+    """Writes queued rows in small batches, each batch one transaction."""
+
+    def __init__(self, db, batch: int = 256):
+        super().__init__(name="univar-writer", daemon=True)
+        self.db, self.batch = db, batch
+        self.q: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.written = 0
+
+    def request(self, req: Request, reply: Reply, run_id: str) -> None:
+        self.q.put((_REQUEST_SQL, request_row(req, reply, run_id)))
+
+    def qa(self, row: dict) -> None:
+        self.q.put((_QA_SQL, [row.get(c) for c in QA_COLUMNS]))
+
+    def run(self) -> None:
+        while True:
+            items = [self.q.get()]
+            while len(items) < self.batch:
+                try:
+                    items.append(self.q.get_nowait())
+                except queue.Empty:
+                    break
+            work = [i for i in items if i is not _STOP]
+            if work and self.error is None:
+                try:
+                    with store.transaction(self.db) as con:
+                        for sql, params in work:
+                            con.execute(sql, params)
+                    self.written += len(work)
+                except Exception as exc:  # surfaced by close(); the run stops asking
+                    log.error("writing to %s failed: %s", self.db, exc)
+                    self.error = exc
+            if len(work) < len(items):
+                return
+
+    def close(self) -> None:
+        """Flush everything queued, stop, and raise a write error if there was one."""
+        if self.is_alive():
+            self.q.put(_STOP)
+            self.join()
+        if self.error is not None:
+            raise self.error
