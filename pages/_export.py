@@ -12,7 +12,7 @@ import re
 
 import streamlit as st
 
-from univar import export
+from univar import export, report
 
 LABELS = {
     "png": "PNG",
@@ -53,3 +53,37 @@ def export_buttons(fig, data, name: str, *, key: str | None = None) -> None:
             on_click="ignore",
             width="stretch",
         )
+
+
+def report_buttons(db, encoder, selection, config, *, key: str = "report", **options) -> None:
+    """The one-click report (HTML, PDF) of a selection: map, distances, value profiles and the
+    settings behind them. Built only when clicked; the same builder as `univar export`."""
+
+    def build(fmt: str) -> bytes:
+        figures, prov, tables = report.collect(db, encoder, selection, config, **options)
+        if fmt == "pdf":
+            return report.report_pdf(figures, prov, tables)
+        return report.report_html(figures, prov, tables).encode("utf-8")
+
+    left, right = st.columns(2)
+    left.download_button(
+        "Report (HTML)",
+        data=functools.partial(build, "html"),
+        file_name="univar-report.html",
+        mime="text/html",
+        key=f"{key}-html",
+        help="one self-contained file: opens offline, charts stay interactive",
+        on_click="ignore",
+        width="stretch",
+    )
+    right.download_button(
+        "Report (PDF)",
+        data=functools.partial(build, "pdf"),
+        file_name="univar-report.pdf",
+        mime="application/pdf",
+        key=f"{key}-pdf",
+        help=export.INSTALL_HINT if _browser() is None else "printed by headless Chromium",
+        disabled=_browser() is None,
+        on_click="ignore",
+        width="stretch",
+    )

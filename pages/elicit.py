@@ -11,7 +11,6 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from univar import elicit, history, jobs, local_llm, questions, registry
-from univar.config import ElicitConfig, GenerationConfig
 from univar.connection import check_connection
 from univar.errors import UserError
 from univar.secrets import present_keys, provider_of
@@ -20,14 +19,8 @@ LOCAL_API_BASE = os.environ.get(
     "UNIVAR_LOCAL_LLM_URL", f"http://127.0.0.1:{local_llm.DEFAULT_PORT}/v1"
 )
 MAP_PAGE = "pages/value_map.py"
-STATUS_WORDS = {
-    "starting": "Starting",
-    "running": "Running",
-    "embedding": "Embedding the answers for the map",
-    "done": "Finished",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-}
+STATUS_WORDS = {"starting": "Starting", "running": "Running", "done": "Finished",
+                "cancelled": "Cancelled", "failed": "Failed"}  # fmt: skip
 db = st.session_state.get("db_path")  # set by the app's sidebar; None: $UNIVAR_DB or default
 typed_keys: dict = st.session_state.setdefault("el_api_keys", {})  # provider -> key, memory only
 
@@ -113,17 +106,24 @@ def ask_keys(chosen) -> dict[str, str]:
             help="Kept in this browser session's memory only: never saved or logged.",
         )
         typed_keys[provider] = typed
-    return {m: typed_keys.get(provider_of(m)) for m, _ in chosen if typed_keys.get(provider_of(m))}
+    keys = {m: typed_keys.get(provider_of(m)) for m, _ in chosen if typed_keys.get(provider_of(m))}
+    # A local server needs no key: never send it a provider's real one from the environment.
+    return keys | {m: "local" for m, base in chosen if base == LOCAL_API_BASE}
 
 
 def test_connections(chosen, keys) -> None:
     if st.button("Test connection", key="el_test", disabled=not chosen):
+        results = {}
         with st.spinner("One short request per model ..."):
-            st.session_state.el_conn = {
-                m: check_connection(m, base, keys.get(m)) for m, base in chosen
-            }
-    for model, result in st.session_state.get("el_conn", {}).items():
-        (st.success if result.ok else st.error)(f"{model}: {result.message}")
+            for m, base in chosen:
+                try:
+                    result = check_connection(m, base, keys.get(m))
+                    results[m] = (result.ok, result.message)
+                except UserError as exc:
+                    results[m] = (False, str(exc))
+        st.session_state.el_conn = results
+    for model, (ok, message) in st.session_state.get("el_conn", {}).items():
+        (st.success if ok else st.error)(f"{model}: {message}")
 
 
 def choose_questions() -> list[questions.Question]:
@@ -164,19 +164,17 @@ def choose_questions() -> list[questions.Question]:
 
 
 def show_plan(plans) -> None:
-    pairs = sum(p.qa_pairs - p.qa_done for p in plans)
-    requests = sum(p.requests for p in plans)
+    t = jobs.plan_totals(plans)
     a, b, c, d, e = st.columns(5)
-    a.metric("QA pairs", f"{sum(p.qa_pairs for p in plans):,}")
-    b.metric("Already stored", f"{sum(p.qa_done for p in plans):,}")
-    c.metric("Requests to send", f"{sum(p.to_send for p in plans):,}")
-    d.metric("At most tokens", f"{sum(p.est_prompt_tokens + p.est_completion_tokens for p in plans):,}")
-    costs = [p.est_cost for p in plans]
-    e.metric("Estimated cost", money(None if None in costs else sum(costs)))
+    a.metric("QA pairs", f"{t['qa_pairs']:,}")
+    b.metric("Already stored", f"{t['stored']:,}")
+    c.metric("Requests to send", f"{t['to_send']:,}")
+    d.metric("At most tokens", f"{t['tokens']:,}")
+    e.metric("Estimated cost", money(t["cost"]))
     st.caption(
-        f"The {pairs:,} QA pairs not stored yet need {requests:,} requests ({pairs:,} answers, "
-        f"{max(0, requests - pairs):,} translations); {sum(p.cached for p in plans):,} of them "
-        "are in the cache."
+        f"The {t['to_store']:,} QA pairs not stored yet need {t['requests']:,} requests "
+        f"({t['answers']:,} answers, {t['translations']:,} translations); {t['cached']:,} of "
+        "them are in the cache."
     )
 
 
@@ -202,15 +200,12 @@ def draw_job(job) -> None:
         text=f"{t.done} of {t.total} QA pairs · {t.cached} from cache · {t.failed} failed · "
         f"{t.tokens:,} tokens · cost {money(t.cost)}",
     )
-    rows = [
-        {"model": p.model, "language": language_label(p.language), "done": p.done,
-         "of": p.total, "from cache": p.cached, "failed": p.failed, "tokens": p.tokens,
-         "cost": money(p.cost)}
-        for p in job.progress()
-    ]  # fmt: skip
-    st.dataframe(rows, hide_index=True, width="stretch")
-    if job.status == "embedding" and job.embedded:
-        st.caption(f"Embedding: {job.embedded[0]} of {job.embedded[1]} texts")
+    st.dataframe(
+        [{"language": language_label(p.language), "model": p.model, "done": p.done,
+          "of": p.total, "from cache": p.cached, "failed": p.failed, "tokens": p.tokens,
+          "cost": money(p.cost)} for p in job.progress()],
+        hide_index=True, width="stretch",
+    )  # fmt: skip
     if job.live:
         st.button("Cancel", key=f"el_cancel_{job.job_id}", on_click=job.cancel,
                   help="Stops new requests; every finished answer is kept.")  # fmt: skip
@@ -246,15 +241,13 @@ def show_jobs() -> None:
     panel()
 
 
-def start(configs, qs, keys, embed_now: bool, restart_run: str | None = None) -> None:
-    encoder = st.session_state.get("encoder")
+def start(configs, qs, keys, restart_run: str | None = None) -> None:
     try:
         with st.spinner("Checking the settings and the connection ..."):
             if restart_run:
-                job = jobs.restart(restart_run, db, api_keys=keys, embed=embed_now, encoder=encoder)
+                job = jobs.restart(restart_run, db, api_keys=keys)
             else:
-                job = jobs.start(configs, db, questions=qs, api_keys=keys, embed=embed_now,
-                                 encoder=encoder)  # fmt: skip
+                job = jobs.start(configs, db, questions=qs, api_keys=keys)
     except UserError as exc:
         st.error(str(exc))
         return
@@ -262,7 +255,7 @@ def start(configs, qs, keys, embed_now: bool, restart_run: str | None = None) ->
     st.rerun()
 
 
-def show_history(embed_now: bool) -> None:
+def show_history() -> None:
     runs = history.past_runs(db)
     if not runs:
         st.caption("No elicitation has run on this database yet.")
@@ -280,9 +273,9 @@ def show_history(embed_now: bool) -> None:
     keys = {model: typed_keys[provider_of(model)]} if typed_keys.get(provider_of(model)) else {}
     left, right = st.columns(2)
     if left.button("Run again", key="el_again", disabled=past.config is None):
-        start(None, None, keys, embed_now, restart_run=run_id)
+        start(None, None, keys, restart_run=run_id)
     if right.button("Resume", key="el_resume", disabled=not (past.stopped and past.config)):
-        start(None, None, keys, embed_now, restart_run=run_id)
+        start(None, None, keys, restart_run=run_id)
 
 
 st.title("Elicit")
@@ -312,7 +305,6 @@ temperature = cols[1].slider("Temperature", 0.0, 2.0, 0.7, 0.05, key="el_tempera
 max_tokens = cols[2].number_input("Max new tokens", 1, 4096, 128, key="el_max_tokens")
 concurrency = cols[3].number_input("Concurrency", 1, 64, 8, key="el_concurrency")
 dataset = cols[4].text_input("Dataset", "elicited", key="el_dataset")
-embed_now = st.checkbox("Embed the answers for the map when done", True, key="el_embed")
 
 st.subheader("3 · Before running")
 configs, plans = [], []
@@ -320,20 +312,11 @@ if not (chosen and languages and qs):
     st.info("Choose at least one model, one language and some questions.")
 else:
     try:
-        generation = GenerationConfig(temperature=float(temperature), max_tokens=int(max_tokens))
-        configs = [
-            ElicitConfig(
-                model=m,
-                api_base=base,
-                languages=tuple(languages),
-                question_ids=tuple(q.question_id for q in qs),
-                samples=int(samples),
-                concurrency=int(concurrency),
-                dataset=dataset.strip(),
-                generation=generation,
-            )  # fmt: skip
-            for m, base in chosen
-        ]
+        configs = jobs.build_configs(
+            chosen, languages, [q.question_id for q in qs], samples=int(samples),
+            temperature=temperature, max_tokens=int(max_tokens), concurrency=int(concurrency),
+            dataset=dataset.strip(),
+        )  # fmt: skip
         with st.spinner("Counting what is cached ..."):
             plans = [elicit.plan(c, db, questions=qs) for c in configs]
         show_plan(plans)
@@ -341,10 +324,10 @@ else:
         st.error(str(exc))
         configs = []
 if st.button("Run", type="primary", key="el_run", disabled=not plans):
-    start(configs, qs, keys, embed_now)
+    start(configs, qs, keys)
 
 st.subheader("4 · Progress")
 show_jobs()
 
 st.subheader("5 · Run history")
-show_history(embed_now)
+show_history()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._shared import current_db, current_encoder
 from univar import datasets, embed, importers, validate
 from univar.errors import UserError
 
@@ -14,8 +15,7 @@ COLUMNS_HELP = (
     "question_en, answer_en, value, framework, sample optional. UTF-8 text. "
     "Rows are numbered as a spreadsheet shows them (the header is row 1)."
 )
-db = st.session_state.get("db_path")  # set by the app's sidebar; None: $UNIVAR_DB or default
-encoder_name = st.session_state.get("encoder")
+db = current_db()
 
 
 def checked(upload, layout: str, model: str) -> validate.Validation:
@@ -51,7 +51,7 @@ def import_and_embed(v, name, accept, translate_with, embed_now) -> None:
     st.success(f"Imported {result.rows:,} QA pairs as dataset **{result.dataset}**.")
     if embed_now:
         bar = st.progress(0.0, text="Embedding for the map ...")
-        encoder = embed.load_encoder(encoder_name)
+        encoder = current_encoder()
         embed.embed_qa(
             db,
             encoder,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder
 from univar import mapdata, plots
 from univar.config import ProjectionConfig
+from univar.datasets import uploaded as uploaded_datasets
 from univar.errors import UserError
 from univar.registry import BY_CODE, model_label
 
@@ -111,7 +113,7 @@ matches = search(db, version, selection, query) if query.strip() else []
 summary = mapdata.summary(points, encoder.id)
 st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""))
 
-fig = plots.value_map_figure(points, color_by, highlight=matches)
+fig = plots.value_map_figure(points, color_by, highlight=matches, uploaded=uploaded_datasets(db))
 event = st.plotly_chart(
     fig,
     key="value_map",
@@ -120,6 +122,9 @@ event = st.plotly_chart(
     config={"scrollZoom": True, "displaylogo": False},
     width="stretch",
 )
+with st.expander("Export this map, or a report"):
+    export_buttons(fig, points, "value-map")
+    report_buttons(db, encoder, selection, config, color_by=color_by)
 
 picked = mapdata.selected_from_event(event)
 if picked:

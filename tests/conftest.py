@@ -30,3 +30,34 @@ def shared_file(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: public test data lives in ../shared/data")
     return path
+
+
+# --- local LLM servers ---
+# Owned by the local-LLM work (univar/local_llm.py). Tests use `local_llm.api_base("smollm2")`
+# (or "gemma3") with litellm's `model="openai/smollm2", api_key="local"`.
+
+
+@pytest.fixture(scope="session")
+def local_llm(tmp_path_factory):
+    """SmolLM2 and Gemma-3 behind a real llama.cpp server, as OpenAI-compatible endpoints.
+
+    Reuses a server already answering on 127.0.0.1:$UNIVAR_TEST_LLM_PORT (default 8010) with both
+    aliases (`python -m univar serve-local`); otherwise starts one on a free port for the session
+    and stops it at the end. Skips when llama-cpp-python cannot be installed.
+    """
+    from univar import local_llm as llm
+
+    port = int(os.environ.get("UNIVAR_TEST_LLM_PORT", llm.DEFAULT_PORT))
+    running = llm.attach(port=port)
+    if running is not None:
+        yield running
+        return
+    try:
+        llm.ensure_llama_cpp()
+    except (llm.LocalLLMError, OSError) as exc:
+        pytest.skip(f"llama-cpp-python cannot be installed: {str(exc).splitlines()[0]}")
+    with llm.start(port=llm.free_port(), log_dir=tmp_path_factory.mktemp("llm-server")) as server:
+        yield server
+
+
+# --- end local LLM servers ---

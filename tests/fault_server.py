@@ -41,7 +41,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/") == "/stats":  # counters, for a server in another process
+            fs = self.server.owner
+            self._json(200, {"requests": fs.requests, "inflight_max": fs.inflight_max})
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
         else:
             self._json(404, {"error": {"message": "not found"}})

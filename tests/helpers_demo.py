@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from conftest import shared_file
+
 from univar import store
 from univar.config import ProjectionConfig, stable_hash
 
@@ -87,3 +88,36 @@ def build_demo_db(
 
             proj.project(path, encoder, list(frame["qa_id"]), projection)
     return path
+
+
+_TEMPLATES: dict[tuple, Path] = {}
+
+
+def demo_template(tmp_path_factory, per_model: int = 30, projections=()) -> Path:
+    """One embedded demo database per session and settings (the real MiniLM encoder); copy it
+    with `copy_db` before writing to it."""
+    key = (per_model, tuple(projections))
+    if key not in _TEMPLATES:
+        from univar.embed import load_encoder
+
+        path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+        encoder = load_encoder()
+        build_demo_db(path, per_model, encoder=encoder)
+        if projections:
+            from univar import projection as proj
+
+            ids = [r["qa_id"] for r in fulcra_rows(per_model)]
+            for config in projections:
+                proj.project(path, encoder, ids, config)
+        _TEMPLATES[key] = path
+    return _TEMPLATES[key]
+
+
+def copy_db(template: Path, dest_dir: Path) -> Path:
+    import shutil
+
+    dest = Path(dest_dir) / template.name
+    shutil.copy(template, dest)
+    if Path(f"{template}.wal").exists():
+        shutil.copy(f"{template}.wal", f"{dest}.wal")
+    return dest

@@ -34,7 +34,6 @@ def _choose(at, api_base: str, *, questions=3, languages=("eng",), key=None):
     at.multiselect(key="el_languages").set_value(list(languages))
     at.number_input(key="el_qn").set_value(questions)
     at.number_input(key="el_max_tokens").set_value(32)
-    at.checkbox(key="el_embed").uncheck()
     at.run()
     if key is not None:
         at.text_input(key="el_key_openai").input(key).run()
@@ -42,7 +41,11 @@ def _choose(at, api_base: str, *, questions=3, languages=("eng",), key=None):
 
 
 def _texts(at) -> str:
-    parts = [e.value for kind in ("error", "success", "info", "caption", "markdown") for e in at.get(kind)]
+    parts = [
+        e.value
+        for kind in ("error", "success", "info", "caption", "markdown")
+        for e in at.get(kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 

@@ -17,7 +17,7 @@ TIMEOUT = 60  # the first run imports pandas/duckdb; 2 shared cores
 
 def page(db: Path) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state["db_path"] = str(db)
+    at.session_state["db"] = str(db)
     return at.run()
 
 

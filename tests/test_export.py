@@ -131,3 +131,94 @@ def test_report_pdf_prints_offline(fig):
     figures, prov, tables = _report_parts(fig)
     pdf = report.report_pdf(figures, prov, tables)
     assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
+
+
+# --- charts from the store, and the CLI ---------------------------------------------------------
+
+
+class HashEncoder:
+    """A stand-in encoder: deterministic vectors from a text hash, no model to load."""
+
+    id, dim = "hash-encoder", 16
+
+    def encode(self, texts, batch_size=64):
+        import hashlib
+
+        import numpy as np
+
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:16], np.uint8) for t in texts]
+        return np.asarray(rows, dtype=np.float32) / 255.0
+
+
+@pytest.fixture
+def qa_db(tmp_db):
+    from univar import importers
+    from univar.validate import validate_bytes
+
+    lines = ["question,answer,model,language,question_en,answer_en,value,framework"]
+    for model in ("alpha", "beta"):
+        for i in range(12):
+            lines.append(f"Q{i}?,{model} says {i},{model},eng,,,SDT,Schwartz")
+            lines.append(f"Q{i} fr ?,{model} dit {i},{model},fra,Q{i}?,{model} says {i}!,,")
+    v = validate_bytes("\n".join(lines).encode())
+    importers.import_validation(v, tmp_db, dataset="mine")
+    return tmp_db
+
+
+def test_charts_and_report_from_the_store(qa_db):
+    from univar import mapdata
+    from univar.config import ProjectionConfig
+
+    selection, config = mapdata.Selection(), ProjectionConfig(method="pca")
+    chart = report.map_chart(qa_db, HashEncoder(), selection, config)
+    assert len(chart.data) == 48 and {"x", "y", "identity"} <= set(chart.data.columns)
+    assert "question" not in chart.data  # texts stay out of the table export
+    dist = report.distance_chart(qa_db, HashEncoder(), selection)
+    assert list(dist.data.columns) == ["language", "eng", "fra"]
+    assert dist.fig.to_dict()["data"][0]["type"] == "heatmap"
+    figures, prov, tables = report.collect(qa_db, HashEncoder(), selection, config)
+    assert figures["Value profiles"] is None  # no surveys in this database
+    assert "no survey scores" in prov["Value profiles: not available"]
+    assert prov["models"] == "alpha, beta" and prov["projection method"] == "pca"
+    html = report.report_html(figures, prov, tables)
+    assert not EXTERNAL_SCRIPT.search(html) and "hash-encoder" in html
+
+
+def test_cli_export_says_what_is_wrong(qa_db, tmp_path, capsys):
+    from univar.cli import main
+
+    assert main(["export", "--kind", "report", "--out", str(tmp_path / "r.png")]) == 2
+    assert "the report is html or pdf" in capsys.readouterr().err
+    assert main(["export", "--kind", "map", "--out", str(tmp_path / "m.xyz")]) == 2
+    assert "give --format" in capsys.readouterr().err
+    assert main(["export", "--kind", "profile", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "python -m univar survey" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_exports_with_the_real_encoder(qa_db, tmp_path):
+    from univar.cli import main
+
+    common = ["--method", "pca", "--db", str(qa_db)]
+    assert main(["export", "--kind", "map", "--out", str(tmp_path / "map.parquet"), *common]) == 0
+    assert len(pd.read_parquet(tmp_path / "map.parquet")) == 48
+    assert main(["export", "--kind", "distances", "--out", str(tmp_path / "d.csv"), *common]) == 0
+    assert main(["export", "--kind", "map", "--out", str(tmp_path / "map.svg"), *common]) == 0
+    assert ET.parse(tmp_path / "map.svg").getroot().tag.endswith("svg")
+    assert main(["export", "--kind", "report", "--out", str(tmp_path / "r.html"), *common]) == 0
+    html = (tmp_path / "r.html").read_text("utf-8")
+    assert "all-MiniLM-L6-v2" in html and not EXTERNAL_SCRIPT.search(html)
+
+
+def test_uploaded_datasets_are_outlined_diamonds_on_the_map(qa_db):
+    from univar import datasets, mapdata, plots
+    from univar.config import ProjectionConfig
+
+    chart = report.map_chart(qa_db, HashEncoder(), mapdata.Selection(), ProjectionConfig("pca"))
+    points = chart.data.assign(question="q", answer="a", question_en="q", answer_en="a")
+    fig = plots.value_map_figure(points, uploaded=datasets.uploaded(qa_db))
+    mine = [t for t in fig.data if t.meta == "uploaded"]  # arrays: to_dict() packs them
+    assert len(mine) == 1 and len(mine[0].x) == 48
+    assert mine[0].marker.symbol == "diamond-open" and mine[0].name == "Uploaded data (48)"
+    plain = plots.value_map_figure(points).to_dict()
+    assert not [t for t in plain["data"] if t.get("meta") == "uploaded"]

@@ -271,3 +271,12 @@ def test_translation_is_said_unavailable_or_fills_english(monkeypatch, tmp_db):
     importers.import_validation(v, tmp_db, dataset="t", translate=importers.llm_translator("m"))
     qa = store.query_df("SELECT question_en, answer_en FROM qa", path=tmp_db)
     assert list(qa.iloc[0]) == ["EN Quoi ?", "EN Oui."]
+
+
+def test_question_id_column_is_kept(tmp_db):
+    data = (
+        b"question,answer,model,language,question_id\nQ?,A,m,eng,my-q-1\nQ fr?,A fr,m,fra,my-q-1\n"
+    )
+    importers.import_validation(validate_bytes(data), tmp_db, dataset="ids")
+    qa = store.query_df("SELECT DISTINCT question_id FROM qa", path=tmp_db)
+    assert qa["question_id"].tolist() == ["my-q-1"]  # one question across two languages

@@ -103,6 +103,8 @@ def parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]], str]:
     """Header and (spreadsheet row number, cells); malformed quoting raises UserError."""
     delim = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    # the csv module's own cap (128 KB a cell) would stop huge cells before they can be
+    # reported by row and column; the file size limit already bounds them
     csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     records: list[tuple[int, list[str]]] = []
     try:

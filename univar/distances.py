@@ -253,6 +253,11 @@ def iw_correlation(matrix: pd.DataFrame, coords: pd.DataFrame, permutations: int
     return IWResult(r, rho, (hits + 1) / (permutations + 1), len(langs), pairs)
 
 
+def identities(frame: pd.DataFrame) -> list[str]:
+    """model$language identities of a frame, sorted."""
+    return sorted(frame["identity"].dropna().unique().tolist())
+
+
 # --- from the store --------------------------------------------------------------------------
 
 

@@ -83,10 +83,9 @@ def slug(text: str) -> str:
 def _schwartz_defs(con) -> None:
     """Insert the 19 values; keep a name or definition another module wrote, but set the angle."""
     rows = [(SCHWARTZ, c, name, ANGLES[c]) for c, (name, _) in PVQ_RR_KEY.items()]
-    con.executemany(
-        "INSERT INTO value_defs (framework, code, name, angle) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT DO UPDATE SET angle = excluded.angle",
-        rows,
+    columns = ["framework", "code", "name", "angle"]
+    insert_rows(
+        con, "value_defs", columns, rows, tail="ON CONFLICT DO UPDATE SET angle = excluded.angle"
     )
 
 
@@ -99,11 +98,23 @@ def _portrait_rows() -> list[tuple[int, str, str]]:
     return rows
 
 
+def insert_rows(con, table: str, columns: list[str], rows: list[tuple], verb="INSERT", tail=""):
+    """One statement for many rows (executemany runs one statement per row: slow here)."""
+    import pandas as pd
+
+    if rows:
+        con.register("new_rows", pd.DataFrame(rows, columns=columns))
+        con.execute(f"{verb} INTO {table} ({', '.join(columns)}) SELECT * FROM new_rows {tail}")
+        con.unregister("new_rows")
+
+
 def _write_items(con, instrument: str, rows: list[tuple[str, str | None, str, str, int]]) -> None:
     """rows: (item_id, text, framework, value_code, keyed). Items with text become questions."""
     con.execute("DELETE FROM instrument_items WHERE instrument = ?", [instrument])
-    con.executemany(
-        "INSERT INTO instrument_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "instrument_items",
+        ["instrument", "item_id", "text", "framework", "value_code", "keyed", "question_id"],
         [
             (instrument, i, t, f, v, k, question_id(instrument, i) if t else None)
             for i, t, f, v, k in rows
@@ -113,10 +124,8 @@ def _write_items(con, instrument: str, rows: list[tuple[str, str | None, str, st
     for i, t, f, v, _ in rows:
         if t:
             first.setdefault(i, (question_id(instrument, i), t, f, v, instrument))
-    if first:
-        con.executemany(
-            "INSERT OR REPLACE INTO questions VALUES (?, ?, ?, ?, ?)", list(first.values())
-        )
+    columns = ["question_id", "question", "framework", "value_code", "source"]
+    insert_rows(con, "questions", columns, list(first.values()), "INSERT OR REPLACE")
 
 
 def _upsert_instrument(con, instrument: str, name: str, source: str, license_: str) -> None:
@@ -264,9 +273,8 @@ def import_valueprism(path, db=None, *, dataset: str = VALUEPRISM) -> int:
         _upsert_instrument(con, dataset, f"ValuePrism situations ({path.name})", path.name, None)
         con.execute("DELETE FROM questions WHERE source = ?", [dataset])
         _write_items(con, dataset, rows)
-        con.executemany(
-            "INSERT OR IGNORE INTO value_defs VALUES (?, ?, ?, ?, ?)", list(defs.values())
-        )
+        columns = ["framework", "code", "name", "definition", "angle"]
+        insert_rows(con, "value_defs", columns, list(defs.values()), "INSERT OR IGNORE")
     return len(situations)
 
 

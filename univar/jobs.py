@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from univar.config import ElicitConfig, db_path
 from univar.errors import UserError
 
-LIVE = ("starting", "running", "embedding")
+LIVE = ("starting", "running")
 KEEP_FINISHED = 50  # finished jobs remembered in memory; the database keeps them all
 _JOBS: dict[str, Job] = {}
 _LOCK = threading.Lock()
@@ -44,15 +44,12 @@ class Progress:
 class Job:
     """One elicitation job: its configs, a thread, live progress, and the runs' summaries."""
 
-    def __init__(self, configs: Sequence[ElicitConfig], db, questions=None, *, embed=False,
-                 encoder=None):  # fmt: skip
+    def __init__(self, configs: Sequence[ElicitConfig], db, questions=None):
         self.job_id = uuid.uuid4().hex[:12]
         self.db = str(db_path(db).resolve())
         self.configs = tuple(configs)
         self.questions = questions
-        self.embed, self.encoder = embed, encoder  # embed the answers for the map at the end
-        self.embedded: tuple[int, int] | None = None  # (done, total) texts while embedding
-        self.status = "starting"  # starting | running | embedding | done | cancelled | failed
+        self.status = "starting"  # starting | running | done | cancelled | failed
         self.error: str | None = None
         self.current: str | None = None  # the model being asked now
         self.summaries: list = []
@@ -133,21 +130,6 @@ class Job:
                     cost=getattr(c, "cost", None),
                 )
 
-    def _embed(self) -> None:
-        """Embed this job's answers (finished ones, even after a cancel) so the map shows them."""
-        from univar import embed
-
-        self.status = "embedding"
-        self.embedded = (0, 0)
-        encoder = embed.load_encoder(self.encoder)
-        datasets = sorted({c.dataset for c in self.configs})
-        embed.embed_qa(
-            self.db,
-            encoder,
-            datasets=datasets,
-            progress=lambda d, t: setattr(self, "embedded", (d, t)),
-        )
-
     def _run(self, api_keys: Mapping[str, str]) -> None:
         from univar import elicit
         from univar.secrets import known_keys, redact
@@ -172,10 +154,7 @@ class Job:
                     self.status = "failed"
                     break
             if self.status != "failed":
-                final = "cancelled" if self.cancel_event.is_set() else "done"
-                if self.embed:
-                    self._embed()
-                self.status = final
+                self.status = "cancelled" if self.cancel_event.is_set() else "done"
         except Exception as exc:  # the page shows it; the thread must not die silently
             self.status = "failed"
             text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
@@ -221,14 +200,11 @@ def start(
     questions=None,
     api_keys: Mapping[str, str] | None = None,
     preflight: bool = True,
-    embed: bool = False,
-    encoder: str | None = None,
 ) -> Job:
     """Start a job in the background and return it; raises UserError before anything is written.
 
     Starting what is already running (the same models and dataset, e.g. from a second tab)
-    returns the running job instead of asking twice. With `embed`, the answers are embedded
-    with `encoder` (None: the default) at the end, so the value map can show them.
+    returns the running job instead of asking twice.
     """
     configs = [configs] if isinstance(configs, ElicitConfig) else list(configs)
     if not configs:
@@ -246,7 +222,7 @@ def start(
     api_keys = {k: v for k, v in (api_keys or {}).items() if v}
     if preflight:
         check(configs, db_file, questions=questions, api_keys=api_keys)
-    job = Job(configs, db_file, questions, embed=embed, encoder=encoder)
+    job = Job(configs, db_file, questions)
     # The keys live in the thread's arguments only, never on the job a page can read.
     job._thread = threading.Thread(
         target=job._run, args=(api_keys,), name=f"univar-job-{job.job_id}", daemon=True
@@ -290,7 +266,7 @@ def live_run_models(db=None) -> set[tuple[str, str]]:
     return {(c.dataset, c.model) for j in list_jobs(db, live_only=True) for c in j.configs}
 
 
-def restart(run_id: str, db=None, *, api_keys=None, preflight: bool = True, **kw) -> Job:
+def restart(run_id: str, db=None, *, api_keys=None, preflight: bool = True) -> Job:
     """Start a stored run's config again: 'resume' for a stopped run, 'run again' for a done one.
 
     The engine skips answers already stored, so resuming asks only for what is missing.
@@ -298,4 +274,49 @@ def restart(run_id: str, db=None, *, api_keys=None, preflight: bool = True, **kw
     from univar.history import load_config
 
     config = load_config(run_id, db)
-    return start([config], db, api_keys=api_keys, preflight=preflight, **kw)
+    return start([config], db, api_keys=api_keys, preflight=preflight)
+
+
+def build_configs(
+    models: Sequence[tuple[str, str | None]],
+    languages: Sequence[str],
+    question_ids: Sequence[str],
+    *,
+    temperature: float = 0.7,
+    max_tokens: int = 128,
+    **settings,
+) -> list[ElicitConfig]:
+    """One config per (model, api_base), the rest shared; raises UserError on a bad setting."""
+    from univar.config import GenerationConfig
+
+    generation = GenerationConfig(temperature=float(temperature), max_tokens=int(max_tokens))
+    return [
+        ElicitConfig(
+            model=model,
+            api_base=api_base,
+            languages=tuple(languages),
+            question_ids=tuple(question_ids),
+            generation=generation,
+            **settings,
+        )
+        for model, api_base in models
+    ]
+
+
+def plan_totals(plans: Sequence) -> dict:
+    """The plans of one job's models added up, for a 'before running' summary."""
+    pairs = sum(p.qa_pairs - p.qa_done for p in plans)
+    requests = sum(p.requests for p in plans)
+    costs = [p.est_cost for p in plans]
+    return {
+        "qa_pairs": sum(p.qa_pairs for p in plans),
+        "stored": sum(p.qa_done for p in plans),
+        "to_store": pairs,
+        "requests": requests,
+        "answers": pairs,
+        "translations": max(0, requests - pairs),
+        "cached": sum(p.cached for p in plans),
+        "to_send": sum(p.to_send for p in plans),
+        "tokens": sum(p.est_prompt_tokens + p.est_completion_tokens for p in plans),
+        "cost": None if None in costs else sum(costs),
+    }

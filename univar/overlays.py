@@ -126,6 +126,12 @@ def value_share(db=None, identity: str | None = None, framework=instruments.SCHW
     return store.query_df(sql, params, path=db)
 
 
+def survey_instruments(db=None) -> list[str]:
+    """Instruments with stored survey scores."""
+    df = store.query_df("SELECT DISTINCT instrument FROM survey_scores ORDER BY 1", path=db)
+    return list(df["instrument"])
+
+
 def survey_identities(db=None, instrument: str | None = None) -> list[str]:
     """model$language of every stored survey, optionally of one instrument."""
     df = store.query_df(

@@ -23,7 +23,7 @@ COLOR_BY = {
     "dataset": "Dataset",
 }
 WEBGL_THRESHOLD = 5000  # above this many QA points the points render with WebGL
-HOVER_BUDGET = 6_000_000  # characters of hover text in one figure, all points together
+HOVER_BUDGET = 8_000_000  # characters of hover text in one figure, all points together
 NEUTRAL = "#4a4a55"
 MISSING = "(none)"
 
@@ -75,15 +75,18 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def hover_chars(n_points: int) -> int:
     """Characters per text field in hovers: generous for small maps, short for huge ones."""
-    return int(max(50, min(280, HOVER_BUDGET / max(n_points, 1) / 4)))
+    return int(max(40, min(280, HOVER_BUDGET / max(n_points, 1) / 2)))
 
 
 def _cut(text, limit: int, wrap: int) -> str:
-    if text is None or (isinstance(text, float) and math.isnan(text)):
+    """One line of hover text: whitespace collapsed, cut at `limit`, wrapped, HTML-escaped."""
+    if not isinstance(text, str):
         return ""
-    text = " ".join(str(text).split())
+    text = " ".join(text[: limit + 40].split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
+    if len(text) <= wrap:
+        return html.escape(text)
     lines, line = [], ""
     for word in text.split(" "):  # wrap on words so a hover box stays narrow
         if line and len(line) + len(word) > wrap:
@@ -95,23 +98,49 @@ def _cut(text, limit: int, wrap: int) -> str:
     return "<br>".join(html.escape(x) for x in lines)
 
 
-def hover_texts(points, limit: int, wrap: int = 80) -> list[str]:
-    """One hover per QA: who answered, the English question and answer, then the original."""
-    originals = limit >= 120  # huge maps keep only the English text
-    out = []
-    for row in points.itertuples(index=False):
-        head = f"<b>{html.escape(model_label(row.model))}</b> · {group_label(row.language, 'language')}"
-        if getattr(row, "value", None) and isinstance(row.value, str):
-            head += f" · <i>{html.escape(row.value)}</i>"
-        q_en = row.question_en if isinstance(row.question_en, str) else row.question
-        a_en = row.answer_en if isinstance(row.answer_en, str) else row.answer
-        text = f"{head}<br><b>Q</b> {_cut(q_en, limit, wrap)}<br><b>A</b> {_cut(a_en, limit, wrap)}"
-        if originals and row.language != "eng" and (row.question, row.answer) != (q_en, a_en):
-            text += (
-                f"<br><span style='color:#666'><b>Original</b><br>{_cut(row.question, limit // 2, wrap)}"
-                f"<br>{_cut(row.answer, limit // 2, wrap)}</span>"
+HOVER_TEMPLATE = (
+    "<b>%{customdata[1]}</b><br><b>Q</b> %{customdata[2]}<br><b>A</b> %{customdata[3]}"
+    "%{customdata[4]}<extra></extra>"
+)
+
+
+def hover_data(points, limit: int, wrap: int = 80) -> np.ndarray:
+    """Per QA: [qa_id, who answered, English question, English answer, original text].
+
+    The markup lives in HOVER_TEMPLATE, once per trace, not once per point: a 100,000-point
+    map stays a few MB smaller. Huge maps (short `limit`) leave the original text out.
+    """
+    originals = limit >= 120
+    labels = {m: html.escape(model_label(str(m))) for m in points["model"].unique()}
+    names = {c: group_label(c, "language") for c in points["language"].unique()}
+    values = points["value"].tolist() if "value" in points else [None] * len(points)
+    rows = []
+    for qa_id, model, lang, value, q, a, q_en, a_en in zip(
+        points["qa_id"].tolist(),
+        points["model"].tolist(),
+        points["language"].tolist(),
+        values,
+        points["question"].tolist(),
+        points["answer"].tolist(),
+        points["question_en"].tolist(),
+        points["answer_en"].tolist(),
+        strict=True,
+    ):
+        head = f"{labels[model]} · {names[lang]}"
+        if isinstance(value, str) and value:
+            head += f" · {html.escape(value)}"
+        q_en = q_en if isinstance(q_en, str) else q
+        a_en = a_en if isinstance(a_en, str) else a
+        original = ""
+        if originals and lang != "eng" and (q, a) != (q_en, a_en):
+            original = (
+                f"<br><span style='color:#666'><b>Original</b><br>{_cut(q, limit // 2, wrap)}"
+                f"<br>{_cut(a, limit // 2, wrap)}</span>"
             )
-        out.append(text)
+        rows.append((qa_id, head, _cut(q_en, limit, wrap), _cut(a_en, limit, wrap), original))
+    out = np.empty((len(rows), 5), dtype=object)
+    if rows:
+        out[:] = rows
     return out
 
 
@@ -147,6 +176,7 @@ def value_map_figure(
     color_by: str = "language",
     highlight: Collection[str] | None = None,
     *,
+    uploaded: Collection[str] | None = None,
     show_centroids: bool = True,
     height: int = 720,
     webgl_threshold: int = WEBGL_THRESHOLD,
@@ -154,6 +184,7 @@ def value_map_figure(
     """The value map. `points`: qa_id, x, y, model, language, texts and the colour column.
 
     `highlight`: qa_ids of search matches, drawn large and opaque on top of dimmed others.
+    `uploaded`: dataset names drawn again on top as outlined diamonds (the user's own data).
     """
     import plotly.graph_objects as go
 
@@ -161,7 +192,8 @@ def value_map_figure(
         raise ValueError(f"color_by must be one of {', '.join(COLOR_BY)}, got {color_by!r}")
     n = len(points)
     Scatter = go.Scattergl if n > webgl_threshold else go.Scatter
-    hover = hover_texts(points, hover_chars(n))
+    hover = hover_data(points, hover_chars(n))  # row i: qa_id first, then the hover parts
+    xs, ys = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
     colors = group_colors(points[color_by].tolist(), color_by)
     keys = [v if v in colors else MISSING for v in points[color_by].tolist()]
     members = _members(keys)
@@ -170,33 +202,47 @@ def value_map_figure(
     size = 5 if n < 2000 else 4 if n < 20000 else 3
     opacity = (0.12 if dim else 0.45) if n < 5000 else (0.08 if dim else 0.3)
 
-    fig = go.Figure()
-    order = sorted(colors, key=lambda v: group_label(v, color_by)) + (
+    traces = []  # added in one go: each add_trace would copy every earlier trace
+    order = sorted(colors, key=lambda v: group_label(v, color_by).lower()) + (
         [MISSING] if MISSING in keys else []
     )
     for key in order:
         idx = members[key]
-        fig.add_trace(
+        label, color = group_label(key, color_by), colors.get(key, "#b0b0b0")
+        traces.append(
             Scatter(
-                x=points["x"].to_numpy()[idx],
-                y=points["y"].to_numpy()[idx],
+                x=xs[idx],
+                y=ys[idx],
                 mode="markers",
-                name=group_label(key, color_by),
+                name=label,
                 legendgroup=str(key),
-                marker={"size": size, "color": colors.get(key, "#b0b0b0"), "line": {"width": 0}},
+                showlegend=False,
+                marker={"size": size, "color": color, "line": {"width": 0}},
                 opacity=opacity,
-                customdata=points["qa_id"].to_numpy()[idx],
-                hovertext=[hover[i] for i in idx],
-                hovertemplate="%{hovertext}<extra></extra>",
+                customdata=hover[idx],
+                hovertemplate=HOVER_TEMPLATE,
                 meta="qa",
+            )
+        )
+        # The legend entry: a solid swatch (the faint points would give a faint one);
+        # clicking it shows or hides the whole group.
+        traces.append(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"{label} ({len(idx):,})",
+                legendgroup=str(key),
+                marker={"size": 10, "color": color},
+                meta="legend",
             )
         )
     if matched:
         idx = np.flatnonzero(points["qa_id"].isin(matched).to_numpy())
-        fig.add_trace(
+        traces.append(
             Scatter(
-                x=points["x"].to_numpy()[idx],
-                y=points["y"].to_numpy()[idx],
+                x=xs[idx],
+                y=ys[idx],
                 mode="markers",
                 name=f"Search matches ({len(idx):,})",
                 marker={
@@ -205,22 +251,47 @@ def value_map_figure(
                     "line": {"width": 1, "color": "#222"},
                 },
                 opacity=1.0,
-                customdata=points["qa_id"].to_numpy()[idx],
-                hovertext=[hover[i] for i in idx],
-                hovertemplate="%{hovertext}<extra></extra>",
+                customdata=hover[idx],
+                hovertemplate=HOVER_TEMPLATE,
                 meta="highlight",
             )
         )
+    mine = np.flatnonzero(points["dataset"].isin(list(uploaded)).to_numpy()) if uploaded else []
+    if len(mine):
+        traces.append(
+            Scatter(
+                x=xs[mine],
+                y=ys[mine],
+                mode="markers",
+                name=f"Uploaded data ({len(mine):,})",
+                marker={
+                    "symbol": "diamond-open",
+                    "size": size + 4,
+                    "color": [colors.get(keys[i], "#b0b0b0") for i in mine],
+                    "line": {"width": 1.5},
+                },
+                opacity=0.9,
+                customdata=hover[mine],
+                hovertemplate=HOVER_TEMPLATE,
+                meta="uploaded",
+            )
+        )
     if show_centroids and n:
-        _add_centroids(fig, points, color_by, colors)
+        centroid_traces, labels = _centroids(points, color_by, colors)
+        traces += centroid_traces
+    else:
+        labels = []
+    fig = go.Figure(data=traces, layout={"annotations": labels})
     _style(fig, COLOR_BY[color_by], height)
     return fig
 
 
-def _add_centroids(fig, points, color_by: str, colors: dict) -> None:
+def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
+    """Centroid markers, their lines and labels: (traces, layout annotations)."""
     import plotly.graph_objects as go
 
     lang, ident = centroids(points)
+    traces, labels = [], []
     lang_xy = {r.language: (r.x, r.y) for r in lang.itertuples()}
 
     def lang_color(code):
@@ -239,7 +310,7 @@ def _add_centroids(fig, points, color_by: str, colors: dict) -> None:
         for r in group.itertuples():
             xs += [cx, r.x, None]
             ys += [cy, r.y, None]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=xs,
                 y=ys,
@@ -254,7 +325,7 @@ def _add_centroids(fig, points, color_by: str, colors: dict) -> None:
         )
     positions = [_label_position(r.x - lang_xy[r.language][0], r.y - lang_xy[r.language][1]) for r in ident.itertuples()]  # fmt: skip
     ident_colors = [ident_color(r) for r in ident.itertuples()]
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=ident["x"],
             y=ident["y"],
@@ -275,7 +346,7 @@ def _add_centroids(fig, points, color_by: str, colors: dict) -> None:
         )
     )
     lang_colors = [lang_color(c) for c in lang["language"]]
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=lang["x"],
             y=lang["y"],
@@ -297,16 +368,19 @@ def _add_centroids(fig, points, color_by: str, colors: dict) -> None:
         )
     )
     for code, x, y, color in zip(lang["language"], lang["x"], lang["y"], lang_colors, strict=True):
-        fig.add_annotation(
-            x=x,
-            y=y,
-            text=f"<b>{html.escape(group_label(code, 'language'))}</b>",
-            showarrow=False,
-            yshift=-26,
-            font={"size": 17, "color": color, "family": "Georgia, serif"},
-            bgcolor=_rgba(color, 0.14),
-            borderpad=3,
+        labels.append(
+            {
+                "x": x,
+                "y": y,
+                "text": f"<b>{html.escape(group_label(code, 'language').split(' (')[0])}</b>",
+                "showarrow": False,
+                "yshift": -26,
+                "font": {"size": 17, "color": color, "family": "Georgia, serif"},
+                "bgcolor": _rgba(color, 0.14),
+                "borderpad": 3,
+            }
         )
+    return traces, labels
 
 
 def _style(fig, legend_title: str, height: int) -> None:

@@ -9,10 +9,12 @@ headless Chromium: interactive plots would print before they finish drawing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -175,3 +177,87 @@ def report_pdf(
         if not pdf.exists():
             raise UserError(f"Chromium did not print the report: {done.stderr.strip()[-300:]}")
         return pdf.read_bytes()
+
+
+# --- the charts, from the store: the same calls the pages make --------------------------------
+
+
+@dataclass
+class Chart:
+    """A figure and the data behind it (what the CSV/Parquet export holds)."""
+
+    fig: object
+    data: object
+    title: str
+
+
+def map_chart(db, encoder, selection, config, color_by: str = "language") -> Chart:
+    """The value map of the Value map page."""
+    from univar import mapdata, plots
+
+    points = mapdata.map_points(db, encoder, selection, config)
+    data = points.drop(columns=[c for c in mapdata.TEXT_COLUMNS if c in points])
+    return Chart(plots.value_map_figure(points, color_by), data, "Value map")
+
+
+def distance_chart(db, encoder, selection, by: str = "language", metric: str = "cosine") -> Chart:
+    """The clustered distance heatmap between languages, models or identities."""
+    from univar import distances, plots_overlays
+
+    frame, vectors = distances.load(db, encoder, selection.datasets)
+    keep = frame.index == frame.index  # all rows, then narrowed by the selection
+    if selection.models is not None:
+        keep &= frame["model"].isin(selection.models).to_numpy()
+    if selection.languages is not None:
+        keep &= frame["language"].isin(selection.languages).to_numpy()
+    matrix = distances.group_matrix(frame[keep], vectors[keep], by=by, metric=metric)
+    order = distances.cluster_order(matrix)
+    title = f"{distances.METRICS[metric]} between {by}s"
+    fig = plots_overlays.heatmap_figure(matrix, order, title=title)
+    data = matrix.loc[order, order].rename_axis(by).reset_index()
+    return Chart(fig, data, "Distances")
+
+
+def profile_chart(db, selection, instrument: str | None = None) -> Chart:
+    """Survey value profiles (centred scores) of the selected model$language identities."""
+    from univar import overlays, plots_overlays
+
+    profile = overlays.survey_profile(db, None, instrument)
+    if selection.models is not None:
+        profile = profile[profile["identity"].str.split("$").str[0].isin(selection.models)]
+    if selection.languages is not None:
+        profile = profile[profile["identity"].str.split("$").str[-1].isin(selection.languages)]
+    if profile.empty:
+        raise UserError("no survey scores for this selection: run `python -m univar survey`")
+    return Chart(plots_overlays.profile_figure(profile), profile, "Value profiles")
+
+
+def collect(db, encoder, selection, config, *, color_by="language", by="language",
+            metric="cosine", instrument=None):  # fmt: skip
+    """(figures, provenance, tables) for the report; a chart that cannot be drawn for this
+    selection (no surveys yet, one language only) is listed as not available."""
+    charts, missing = {}, {}
+    for name, build in (
+        ("Value map", lambda: map_chart(db, encoder, selection, config, color_by)),
+        ("Distances", lambda: distance_chart(db, encoder, selection, by, metric)),
+        ("Value profiles", lambda: profile_chart(db, selection, instrument)),
+    ):
+        try:
+            charts[name] = build()
+        except UserError as exc:
+            missing[name] = str(exc)
+    points = charts["Value map"].data if "Value map" in charts else None
+    if points is None:
+        raise UserError(missing.get("Value map", "no value map for this selection"))
+    prov = provenance(
+        encoder=encoder.id,
+        datasets=sorted(points["dataset"].unique()),
+        models=sorted(points["model"].unique()),
+        languages=sorted(points["language"].unique()),
+        projection=dataclasses.asdict(config),
+        extra={"QA pairs": len(points), "distance": f"{metric} between {by}s"}
+        | {f"{k}: not available": v for k, v in missing.items()},
+    )
+    figures = {name: charts[name].fig if name in charts else None for name in SECTIONS}
+    tables = {"Distances": charts["Distances"].data} if "Distances" in charts else {}
+    return figures, prov, tables

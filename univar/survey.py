@@ -166,13 +166,11 @@ def record(db, instrument: str, model: str, language: str, answers, run_id=None)
     for item_id, sample, raw, key, *extra in answers:
         rating = parse_rating(raw, extra[0] if extra else None)
         rows.append([instrument, item_id, model, language, sample, raw, rating, key, run_id])
-    if rows:
-        with store.transaction(db) as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO survey_responses (instrument, item_id, model, language,"
-                " sample, raw_answer, rating, request_key, run_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+    columns = ["instrument", "item_id", "model", "language", "sample", "raw_answer", "rating"]
+    with store.transaction(db) as con:
+        instruments.insert_rows(
+            con, "survey_responses", [*columns, "request_key", "run_id"], rows, "INSERT OR REPLACE"
+        )
     return sum(r[6] is not None for r in rows)
 
 

@@ -23,8 +23,9 @@ def max_tokens_for(text: str) -> int:
     return max(64, min(1024, len(text) // 2 + 64))
 
 
-def translator_of(model: str, api_base: str | None, translator: str | None,
-                  translator_api_base: str | None) -> tuple[str, str | None]:
+def translator_of(
+    model: str, api_base: str | None, translator: str | None, translator_api_base: str | None
+) -> tuple[str, str | None]:
     """(model, api_base) that translates: the named translator, else the model itself."""
     if translator:
         return translator, translator_api_base

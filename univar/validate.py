@@ -24,7 +24,16 @@ MAX_FIELD_CHARS = 50_000  # far beyond any encoder's window; guards memory and t
 MAX_PER_KIND = 8  # examples of one kind of problem before "... and N more"
 FORMULA_START = ("=", "+", "-", "@")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-TEXT_COLUMNS = ("question", "answer", "question_en", "answer_en", "model", "value", "framework")
+TEXT_COLUMNS = (
+    "question",
+    "answer",
+    "question_en",
+    "answer_en",
+    "model",
+    "value",
+    "framework",
+    "question_id",
+)
 
 
 @dataclass

@@ -65,14 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
     from univar import local_llm
 
-    server = local_llm.start(
-        models=models,
-        host=args.host,
-        port=args.port,
-        n_threads=args.threads,
-        log_dir=args.log_dir,
-    )
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill PID` stops cleanly too
+    # `kill PID` stops cleanly too, even while the server is starting (start() stops it then).
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        server = local_llm.start(
+            models=models,
+            host=args.host,
+            port=args.port,
+            n_threads=args.threads,
+            log_dir=args.log_dir,
+        )
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous)
+        raise
     try:
         for name in server.models:
             print(f"{name}: api_base {server.api_base(name)}  (litellm model openai/{name})")

@@ -1,0 +1,170 @@
+"""Compare: how far apart languages and models are on the value embeddings (a clustered
+heatmap and a dendrogram), the nearest and farthest answers of two identities to the same
+question, survey value profiles side by side, and the match with Inglehart-Welzel distances."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from univar import distances, mapdata, overlays, plots_overlays
+from univar.errors import UserError
+from univar.registry import BY_CODE, model_label
+
+try:
+    from pages._shared import current_db, current_encoder
+except ImportError:  # the page on its own, without the app's sidebar
+    from univar.config import db_path
+    from univar.embed import load_encoder
+
+    def current_db() -> str:
+        return st.session_state.get("db") or str(db_path())
+
+    def current_encoder():
+        return load_encoder(st.session_state.get("encoder"))
+
+
+db = current_db()
+encoder = current_encoder()
+GROUP_NAMES = {"language": "Languages", "model": "Models", "identity": "Model$language"}
+
+
+@st.cache_resource(show_spinner="Embedding the QA pairs (once per database change) ...",
+                   max_entries=2)  # fmt: skip
+def embedded(db: str, version: tuple, _encoder, encoder_id: str):
+    return distances.load(db, _encoder)
+
+
+@st.cache_data(show_spinner="Measuring distances ...", max_entries=32)
+def matrix(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
+    frame, vectors = embedded(db, version, _encoder, encoder_id)
+    return distances.group_matrix(frame, vectors, by, metric)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def near_far(db: str, version: tuple, _encoder, encoder_id: str, a: str, b: str, k: int):
+    frame, vectors = embedded(db, version, _encoder, encoder_id)
+    return distances.near_far_pairs(frame, vectors, a, b, k)
+
+
+def label(by: str):
+    if by == "language":
+        return lambda c: BY_CODE[c].name if c in BY_CODE else c
+    if by == "model":
+        return model_label
+    return lambda ident: f"{model_label(ident.split('$')[0])}${ident.split('$')[-1]}"
+
+
+st.title("Compare languages and models")
+version = mapdata.db_version(db)
+try:
+    frame, _ = embedded(db, version, encoder, encoder.id)
+except UserError as exc:
+    st.error(str(exc))
+    st.stop()
+if frame.empty:
+    st.info("This database has no QA pairs yet. Elicit answers or upload a CSV, then compare.")
+    st.stop()
+st.caption(
+    f"{len(frame):,} QA pairs of {frame['identity'].nunique()} model$language identities, "
+    f"embedded with `{encoder.id}`."
+)
+
+tab_dist, tab_pairs, tab_survey, tab_iw = st.tabs(
+    ["Distances", "Near and far answers", "Survey profiles", "Inglehart-Welzel"]
+)
+
+with tab_dist:
+    a, b = st.columns(2)
+    by = a.radio("Distances between", list(GROUP_NAMES), format_func=GROUP_NAMES.get,
+                 horizontal=True)  # fmt: skip
+    metric = b.selectbox("Metric", list(distances.METRICS), format_func=distances.METRICS.get,
+                         help="Centroid cosine compares means only; energy distance and MMD "
+                         "compare whole distributions of answers.")  # fmt: skip
+    try:
+        m = matrix(db, version, encoder, encoder.id, by, metric)
+    except UserError as exc:
+        st.warning(str(exc))
+    else:
+        order = distances.cluster_order(m)
+        name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
+        left, right = st.columns([3, 2])
+        left.plotly_chart(
+            plots_overlays.heatmap_figure(m, order, title=name, label=label(by)),
+            key="distance_heatmap",
+            width="stretch",
+        )
+        if len(m) >= 3:
+            right.plotly_chart(
+                plots_overlays.dendrogram_figure(
+                    distances.dendrogram(m), title="Clustering (average linkage)", label=label(by)
+                ),
+                key="distance_dendrogram",
+                width="stretch",
+            )
+        else:
+            right.caption("A dendrogram needs at least three groups.")
+        with st.expander("Distance matrix as a table"):
+            st.dataframe(m.loc[order, order], width="stretch")
+
+with tab_pairs:
+    ids = distances.identities(frame)
+    if len(ids) < 2:
+        st.info("Near and far answers need two model$language identities.")
+    else:
+        a, b, c = st.columns([2, 2, 1])
+        first = a.selectbox("Identity A", ids, index=0, key="pair_a")
+        second = b.selectbox("Identity B", ids, index=1, key="pair_b")
+        k = c.slider("Pairs of each kind", 1, 10, 5)
+        try:
+            pairs = near_far(db, version, encoder, encoder.id, first, second, k)
+        except UserError as exc:
+            st.warning(str(exc))
+        else:
+            st.markdown("**Nearest**: the two answer most alike")
+            st.dataframe(pairs[pairs["kind"] == "near"], hide_index=True, width="stretch")
+            st.markdown("**Farthest**: the two answer most differently")
+            st.dataframe(pairs[pairs["kind"] == "far"], hide_index=True, width="stretch")
+
+with tab_survey:
+    surveyed = overlays.survey_instruments(db)
+    if not surveyed:
+        st.info(
+            "No survey yet. Run one with `python -m univar survey --model MODEL "
+            "--languages eng,fra` to score the 19 Schwartz values per model$language."
+        )
+    else:
+        instrument = st.selectbox("Instrument", surveyed, key="survey_instrument")
+        who = overlays.survey_identities(db, instrument)
+        picked = st.multiselect("Model$language", who, default=who[:3], key="survey_who")
+        profile = overlays.survey_profile(db, picked, instrument)
+        if picked:
+            st.plotly_chart(
+                plots_overlays.profile_figure(profile), key="survey_profile", width="stretch"
+            )
+            st.dataframe(profile, hide_index=True, width="stretch")
+
+with tab_iw:
+    st.markdown(
+        "Upload Inglehart-Welzel map coordinates of the languages' countries (CSV with columns "
+        "**language, x, y**; x = survival/self-expression, y = traditional/secular). The "
+        "distances between languages on the value map are then correlated with theirs."
+    )
+    upload = st.file_uploader("Coordinates CSV", type=["csv"], key="iw_upload")
+    if upload is not None:
+        try:
+            coords = distances.read_iw_coordinates(upload.getvalue())
+            langs = matrix(db, version, encoder, encoder.id, "language", metric)
+            result = distances.iw_correlation(langs, coords)
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            a, b, c, d = st.columns(4)
+            a.metric("Pearson r", f"{result.pearson:.2f}")
+            b.metric("Spearman rho", f"{result.spearman:.2f}")
+            c.metric("Mantel p", f"{result.p_value:.3f}")
+            d.metric("Languages", result.n_languages)
+            st.plotly_chart(
+                plots_overlays.iw_figure(result.pairs, r=result.pearson),
+                key="iw_scatter",
+                width="stretch",
+            )

@@ -1,0 +1,90 @@
+"""Export the value map, the distance heatmap, value profiles or the full report to a file.
+
+Figures are the ones the pages draw (same calls, same settings): png, svg and pdf through
+kaleido and Chromium, html with plotly.js inlined (works offline), csv and parquet for the data
+behind a chart. The report is html or pdf.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from univar.errors import UserError
+
+KINDS = ("map", "distances", "profile", "report")
+FORMATS = ("png", "svg", "pdf", "html", "csv", "parquet")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--format", choices=FORMATS, help="default: the --out extension")
+    parser.add_argument("--out", required=True, help="file to write")
+    parser.add_argument("--encoder", help="as for `embed` (default: the app's default encoder)")
+    parser.add_argument("--model", action="append", help="only this model (repeatable)")
+    parser.add_argument("--language", action="append", help="only this language (repeatable)")
+    parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    parser.add_argument("--color-by", default="language", help="map colours (default: language)")
+    parser.add_argument("--method", choices=("umap", "pca"), default="umap")
+    parser.add_argument("--n-neighbors", type=int, default=15)
+    parser.add_argument("--min-dist", type=float, default=0.1)
+    parser.add_argument(
+        "--metric", choices=("cosine", "euclidean", "manhattan", "correlation"), default="cosine"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--by", choices=("language", "model", "identity"), default="language",
+        help="distances between these groups (default: language)",
+    )  # fmt: skip
+    parser.add_argument("--distance", choices=("cosine", "energy", "mmd"), default="cosine")
+    parser.add_argument("--instrument", help="survey instrument of the profiles (default: all)")
+    parser.add_argument("--width", type=int, help="image width in pixels (default 1200)")
+    parser.add_argument("--height", type=int, help="image height in pixels (default 800)")
+
+
+def _fmt(args) -> str:
+    fmt = (args.format or Path(args.out).suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise UserError(f"cannot tell the format from {args.out!r}: give --format")
+    if args.kind == "report" and fmt not in ("html", "pdf"):
+        raise UserError("the report is html or pdf")
+    return fmt
+
+
+def run(args) -> int:
+    from univar import embed, export, mapdata, report
+    from univar.config import ProjectionConfig
+
+    fmt = _fmt(args)
+    selection = mapdata.Selection(
+        models=tuple(args.model) if args.model else None,
+        languages=tuple(args.language) if args.language else None,
+        datasets=tuple(args.dataset) if args.dataset else None,
+    )
+    config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
+    encoder = embed.LazyEncoder(args.encoder)
+    out = Path(args.out)
+    if args.kind == "report":
+        figures, prov, tables = report.collect(
+            args.db, encoder, selection, config, color_by=args.color_by, by=args.by,
+            metric=args.distance, instrument=args.instrument,
+        )  # fmt: skip
+        build = report.report_pdf if fmt == "pdf" else report.report_html
+        content = build(figures, prov, tables)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    else:
+        if args.kind == "map":
+            chart = report.map_chart(args.db, encoder, selection, config, args.color_by)
+        elif args.kind == "distances":
+            chart = report.distance_chart(args.db, encoder, selection, args.by, args.distance)
+        else:
+            chart = report.profile_chart(args.db, selection, args.instrument)
+        if fmt in export.IMAGE_FORMATS:
+            content = export.figure_bytes(chart.fig, fmt, width=args.width, height=args.height)
+        else:
+            content = export.export_bytes(fmt, chart.fig, chart.data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    print(f"wrote {out} ({fmt}, {out.stat().st_size:,} bytes)")
+    return 0
