@@ -37,6 +37,15 @@ def search(db: str, version: tuple, selection, text: str) -> list[str]:
     return mapdata.search(db, selection, text)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def value_map(
+    db, version, encoder_id, selection, config, color_by, query, uploaded, _points, _matches
+):
+    """The figure for one state of the page, built once: a selection rerun at 100,000 points
+    then skips the build. Shared between sessions, so never mutate it."""
+    return plots.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
+
+
 def build_map(selection, config) -> None:
     """Embed what is missing and project, with progress; the result lands in the database."""
     with st.status(
@@ -113,7 +122,10 @@ matches = search(db, version, selection, query) if query.strip() else []
 summary = mapdata.summary(points, encoder.id)
 st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""))
 
-fig = plots.value_map_figure(points, color_by, highlight=matches, uploaded=uploaded_datasets(db))
+uploaded = tuple(uploaded_datasets(db))
+fig = value_map(
+    db, version, encoder.id, selection, config, color_by, query, uploaded, points, matches
+)
 event = st.plotly_chart(
     fig,
     key="value_map",

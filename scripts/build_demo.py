@@ -1,0 +1,67 @@
+"""Build the demo dataset with the project's own pipeline, from the two local LLMs.
+
+    python scripts/build_demo.py --questions 200 --db .cache/demo-build.duckdb
+
+Starts one llama.cpp server per model (so both answer in parallel), elicits every question in
+every language through `python -m univar elicit` (SmolLM2 translates for both: it is the faster
+of the two), and leaves the answers in --db. The run is resumable: rerun with a larger
+--questions and only the new requests are sent. `python -m univar demo export` then writes
+data/demo/ from that database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+
+from univar import local_llm
+
+LANGUAGES = "eng,fra,deu,spa,zho,ind"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default=".cache/demo-build.duckdb")
+    ap.add_argument("--questions", default="200")
+    ap.add_argument("--languages", default=LANGUAGES)
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per server")
+    ap.add_argument("--port", type=int, default=8030)
+    args = ap.parse_args()
+
+    servers = {
+        name: local_llm.start([name], port=args.port + i, n_threads=args.threads)
+        for i, name in enumerate(("smollm2", "gemma3"))
+    }
+    translator = servers["smollm2"].api_base("smollm2")
+
+    def elicit(name: str) -> None:
+        cmd = [
+            sys.executable, "-m", "univar", "elicit", "--db", args.db,
+            "--model", f"openai/{name}", "--api-base", servers[name].api_base(name),
+            "--translator", "openai/smollm2", "--translator-api-base", translator,
+            "--languages", args.languages, "--questions", args.questions,
+            "--max-tokens", str(args.max_tokens), "--concurrency", "2",
+            "--dataset", "demo", "--no-progress",
+        ]  # fmt: skip
+        subprocess.run(cmd, check=False)
+
+    started = time.monotonic()
+    try:
+        threads = [threading.Thread(target=elicit, args=(n,)) for n in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"demo elicitation finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
