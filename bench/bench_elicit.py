@@ -1,6 +1,6 @@
 """Elicitation throughput against a loopback server that answers after 100 ms.
 
-64 questions at concurrency 16 vs 1 (goal: >= 8x faster), then the same job again, which must
+64 questions at concurrency 16 vs 1 (goal: >= 8x faster; best of 3 runs each), then the same job again, which must
 be served from the cache without one request. The fault server runs in its own process, as a
 real endpoint would, so its threads do not compete with the client for the GIL.
 
@@ -37,7 +37,9 @@ def _served_count(api_base: str) -> int:
         return json.loads(r.read())["requests"]
 
 
-def run_bench(n_questions: int = 64, latency_s: float = 0.1, concurrency: int = 16) -> dict:
+def run_bench(
+    n_questions: int = 64, latency_s: float = 0.1, concurrency: int = 16, repeats: int = 3
+) -> dict:
     from univar import elicit, questions
     from univar.config import ElicitConfig
 
@@ -54,14 +56,19 @@ def run_bench(n_questions: int = 64, latency_s: float = 0.1, concurrency: int = 
             warm = ElicitConfig(model="openai/bench", api_base=api_base, languages=("eng",),
                                 question_ids=ids[:2], dataset="warm-up")  # fmt: skip
             elicit.run(warm, Path(tmp) / "warm.duckdb", questions=qs)
-            for conc in (1, concurrency):
-                db = Path(tmp) / f"c{conc}.duckdb"
-                cfg = ElicitConfig(model="openai/bench", api_base=api_base, languages=("eng",),
-                                   question_ids=ids, concurrency=conc)  # fmt: skip
-                start = time.perf_counter()
-                summary = elicit.run(cfg, db, questions=qs)
-                result[f"seconds_c{conc}"] = round(time.perf_counter() - start, 3)
-                result[f"failed_c{conc}"] = summary.failed
+            # Best of `repeats`, alternating: other work on a shared 2-core machine only ever
+            # slows a run down, so the fastest run is the least disturbed one.
+            for rep in range(repeats):
+                for conc in (1, concurrency):
+                    db = Path(tmp) / f"c{conc}-{rep}.duckdb"
+                    cfg = ElicitConfig(model="openai/bench", api_base=api_base, languages=("eng",),
+                                       question_ids=ids, concurrency=conc)  # fmt: skip
+                    start = time.perf_counter()
+                    summary = elicit.run(cfg, db, questions=qs)
+                    took = round(time.perf_counter() - start, 3)
+                    result.setdefault(f"runs_c{conc}", []).append(took)
+                    result[f"seconds_c{conc}"] = min(result[f"runs_c{conc}"])
+                    result[f"failed_c{conc}"] = result.get(f"failed_c{conc}", 0) + summary.failed
             before = _served_count(api_base)
             start = time.perf_counter()
             again = elicit.run(cfg, db, questions=qs)

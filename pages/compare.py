@@ -76,10 +76,10 @@ tab_dist, tab_pairs, tab_survey, tab_iw = st.tabs(
 with tab_dist:
     a, b = st.columns(2)
     by = a.radio("Distances between", list(GROUP_NAMES), format_func=GROUP_NAMES.get,
-                 horizontal=True)  # fmt: skip
+                 horizontal=True, key="cmp_by")  # fmt: skip
     metric = b.selectbox("Metric", list(distances.METRICS), format_func=distances.METRICS.get,
                          help="Centroid cosine compares means only; energy distance and MMD "
-                         "compare whole distributions of answers.")  # fmt: skip
+                         "compare whole distributions of answers.", key="cmp_metric")  # fmt: skip
     try:
         m = matrix(db, version, encoder, encoder.id, by, metric)
     except UserError as exc:
@@ -114,7 +114,7 @@ with tab_pairs:
         a, b, c = st.columns([2, 2, 1])
         first = a.selectbox("Identity A", ids, index=0, key="pair_a")
         second = b.selectbox("Identity B", ids, index=1, key="pair_b")
-        k = c.slider("Pairs of each kind", 1, 10, 5)
+        k = c.slider("Pairs of each kind", 1, 10, 5, key="pair_k")
         try:
             pairs = near_far(db, version, encoder, encoder.id, first, second, k)
         except UserError as exc:

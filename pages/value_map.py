@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder
-from univar import mapdata, plots
+from univar import distances, instruments, mapdata, overlays, plots, plots_overlays
 from univar.config import ProjectionConfig
 from univar.datasets import uploaded as uploaded_datasets
 from univar.errors import UserError
@@ -39,11 +39,18 @@ def search(db: str, version: tuple, selection, text: str) -> list[str]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def value_map(
-    db, version, encoder_id, selection, config, color_by, query, uploaded, _points, _matches
-):
+    db, version, encoder_id, selection, config, color_by, query, uploaded, _points, _matches,
+    framework=None, instrument=None,
+):  # fmt: skip
     """The figure for one state of the page, built once: a selection rerun at 100,000 points
     then skips the build. Shared between sessions, so never mutate it."""
-    return plots.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
+    if color_by == "value" and framework:  # the value of each QA's question in that framework
+        _points = overlays.with_values(db, _points, framework)
+    fig = plots.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
+    if instrument:
+        ringed = overlays.instrument_points(db, _points, instrument)
+        plots_overlays.add_instrument_highlight(fig, ringed, instrument)
+    return fig
 
 
 def build_map(selection, config) -> None:
@@ -91,15 +98,31 @@ models = left.multiselect("Models", opts.models, key="map_models", format_func=m
 languages = middle.multiselect(
     "Languages", opts.languages, key="map_languages", format_func=language_name
 )
-color_by = right.selectbox("Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get)
+color_by = right.selectbox(
+    "Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get, key="map_color_by"
+)
 datasets = None
 if len(opts.datasets) > 1:
     datasets = tuple(st.multiselect("Datasets", opts.datasets, default=opts.datasets))
-query = st.text_input("Search questions and answers", placeholder="e.g. family, freedom, vaccine")
+query = st.text_input(
+    "Search questions and answers", placeholder="e.g. family, freedom, vaccine", key="map_search"
+)
+framework = instrument = None
+over_left, over_right = st.columns(2)
+if color_by == "value":
+    framework = over_left.selectbox(
+        "Value framework", overlays.frameworks(db) or [None], key="map_framework",
+        help="Colour each QA by the value its question stands for in this framework.",
+    )  # fmt: skip
+if overlays.instruments_with_qas(db):
+    instrument = over_right.selectbox(
+        "Highlight an instrument's QAs", [None, *overlays.instruments_with_qas(db)],
+        format_func=lambda i: "(none)" if i is None else i, key="map_instrument",
+    )  # fmt: skip
 
 with st.expander("Projection settings"):
     a, b, c, d, e = st.columns(5)
-    method = a.radio("Method", ["umap", "pca"], format_func=str.upper, horizontal=True,
+    method = a.radio("Method", ["umap", "pca"], format_func=str.upper, horizontal=True, key="map_method",
                      help="UMAP keeps neighbourhoods (the paper's map); PCA is instant.")  # fmt: skip
     n_neighbors = b.slider("UMAP neighbours", 2, 200, 15, disabled=method != "umap")
     min_dist = c.slider("UMAP min. distance", 0.0, 1.0, 0.1, 0.05, disabled=method != "umap")
@@ -124,8 +147,9 @@ st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if que
 
 uploaded = tuple(uploaded_datasets(db))
 fig = value_map(
-    db, version, encoder.id, selection, config, color_by, query, uploaded, points, matches
-)
+    db, version, encoder.id, selection, config, color_by, query, uploaded, points, matches,
+    framework, instrument,
+)  # fmt: skip
 event = st.plotly_chart(
     fig,
     key="value_map",
@@ -144,3 +168,27 @@ if picked:
     st.dataframe(mapdata.details(db, picked), hide_index=True, width="stretch")
 else:
     st.caption("Draw a box or a lasso on the map (or click a point) to list its QA pairs here.")
+
+st.subheader("Value profile")
+who = st.selectbox("Model$language", distances.identities(points), key="map_profile_identity")
+profile_left, profile_right = st.columns(2)
+profile = overlays.survey_profile(db, [who])
+if profile.empty:
+    model, _, language = who.rpartition("$")
+    profile_left.info(
+        f"No survey of {who} yet: `python -m univar survey --model {model} --languages "
+        f"{language}` scores its 19 Schwartz values."
+    )
+else:
+    profile_left.plotly_chart(
+        plots_overlays.profile_figure(profile), key="map_profile", width="stretch"
+    )
+share_framework = framework or instruments.SCHWARTZ
+profile_right.plotly_chart(
+    plots_overlays.share_figure(
+        overlays.value_share(db, who, share_framework),
+        title=f"Share of its QAs per value ({share_framework})",
+    ),
+    key="map_value_share",
+    width="stretch",
+)

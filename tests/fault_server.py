@@ -7,7 +7,8 @@ translation prompt ("Translate the following text from English to French. ...\n\
 Behaviour is set on the object and may change while it runs:
   delay_s      sleep before every reply (a slow model)
   mode         'ok' | '429' | '500' | '503' | 'hang' | 'reset' | 'invalid_json' |
-               'empty_choices' | 'null_content' | 'huge' | 'non_utf8'
+               'empty_choices' | 'null_content' | 'huge' | 'non_utf8' | 'auth_echo' (401 that
+               quotes the Authorization header back)
   script       modes for the next requests, consumed first (e.g. ['429', 'ok'])
   fail_every   every Nth request fails, alternating 429 and 500 (0: never)
   retry_after  value of the Retry-After header sent with 429/503 (None: no header)
@@ -69,6 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             self.close_connection = True
+            return
+        if mode == "auth_echo":  # a careless server that quotes the key back in its error
+            msg = f"invalid api key: {self.headers.get('Authorization')}"
+            self._json(401, {"error": {"message": msg, "type": "invalid_request_error"}})
             return
         if mode in ("429", "500", "503"):
             headers = {"Retry-After": fs.retry_after} if fs.retry_after is not None else {}

@@ -13,6 +13,7 @@ from univar import demo, mapdata, projection
 from univar.config import ProjectionConfig
 
 TIMEOUT = 90
+PER_MODEL = 12  # 5 real models: 60 QA pairs
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
@@ -36,8 +37,8 @@ def umap(monkeypatch):
 
 @pytest.fixture
 def db(tmp_path_factory, tmp_path, monkeypatch):
-    """150 real QA pairs of 5 real LLMs, embedded with the real MiniLM (built once)."""
-    path = copy_db(demo_template(tmp_path_factory), tmp_path)
+    """60 real QA pairs of 5 real LLMs, embedded with the real MiniLM (built once)."""
+    path = copy_db(demo_template(tmp_path_factory, PER_MODEL), tmp_path)
     monkeypatch.setenv("UNIVAR_DB", str(path))
     return path
 
@@ -61,15 +62,15 @@ def test_opens_on_the_map_and_a_rerun_never_recomputes(db, umap):
     at = run_app()
     assert at.title[0].value == "Value map"
     spec = figure(at)
-    assert qa_points(spec) == 150
+    assert qa_points(spec) == 60
     metas = {t.get("meta") for t in spec["data"]}
     assert {"language-centroids", "identity-centroids", "centroid-lines"} <= metas
-    assert any("150 QA pairs · 5 models · 1 languages" in c.value for c in at.caption)
+    assert any("60 QA pairs · 5 models · 1 languages" in c.value for c in at.caption)
     assert umap.calls == 1
+    assert any("60 QA pairs" in c.value for c in at.sidebar.caption)  # the shared sidebar
+    at.run()  # (AppTest drops st.navigation apps' sidebars on reruns; a browser does not)
     at.run()
-    at.run()
-    assert umap.calls == 1 and qa_points(figure(at)) == 150
-    assert any("150 QA pairs" in c.value for c in at.sidebar.caption)
+    assert umap.calls == 1 and qa_points(figure(at)) == 60
 
 
 def test_fewer_models_give_a_new_map_and_search_highlights(db, umap):
@@ -77,8 +78,8 @@ def test_fewer_models_give_a_new_map_and_search_highlights(db, umap):
     models = at.multiselect(key="map_models")
     models.unselect("gemini").run()
     assert not at.exception
-    assert qa_points(figure(at)) == 120 and umap.calls == 2
-    at.text_input[1].input("vandalism").run()  # [0] is the sidebar's database path
+    assert qa_points(figure(at)) == 48 and umap.calls == 2
+    at.text_input(key="map_search").input("vandalism").run()
     spec = figure(at)
     (top,) = [t for t in spec["data"] if t.get("meta") == "highlight"]
     assert len(top["customdata"]) >= 1 and umap.calls == 2
@@ -87,8 +88,8 @@ def test_fewer_models_give_a_new_map_and_search_highlights(db, umap):
 
 def test_pca_and_colour_by_model(db, umap):
     at = run_app()
-    at.radio[0].set_value("pca").run()
-    at.selectbox[1].set_value("model").run()  # [0] is the sidebar's encoder
+    at.radio(key="map_method").set_value("pca").run()
+    at.selectbox(key="map_color_by").set_value("model").run()
     assert not at.exception
     spec = figure(at)
     assert spec["layout"]["legend"]["title"]["text"] == "Model"
@@ -103,14 +104,14 @@ def test_clearing_all_models_explains_instead_of_failing(db, umap):
 
 
 def test_an_empty_database_gets_the_shipped_demo(tmp_path_factory, tmp_path, monkeypatch, umap):
-    source = copy_db(demo_template(tmp_path_factory), tmp_path)
+    source = copy_db(demo_template(tmp_path_factory, PER_MODEL), tmp_path)
     demo.export_demo(source, tmp_path / "demo")  # the default map: UMAP (the stand-in here)
     monkeypatch.setattr(demo, "DEMO_DIR", tmp_path / "demo")
     empty = tmp_path / "fresh" / "univar.duckdb"
     monkeypatch.setenv("UNIVAR_DB", str(empty))
     calls = umap.calls
     at = run_app()
-    assert qa_points(figure(at)) == 150 and umap.calls == calls  # shipped map, not recomputed
+    assert qa_points(figure(at)) == 60 and umap.calls == calls  # shipped map, not recomputed
     assert mapdata.options(empty).datasets == ["demo"]
 
 
@@ -126,9 +127,9 @@ def test_an_empty_database_without_a_demo_says_what_to_do(tmp_path, monkeypatch)
 
 def test_selection_search_and_details(db):
     everything = mapdata.Selection()
-    assert len(mapdata.selected_ids(db, everything)) == 150
+    assert len(mapdata.selected_ids(db, everything)) == 60
     one = mapdata.Selection(models=("gemini",), languages=("eng",))
-    assert len(mapdata.selected_ids(db, one)) == 30
+    assert len(mapdata.selected_ids(db, one)) == 12
     assert mapdata.selected_ids(db, mapdata.Selection(models=())) == []
     hits = mapdata.search(db, everything, "VANDALISM")
     assert hits and set(hits) <= set(mapdata.selected_ids(db, everything))
@@ -142,10 +143,10 @@ def test_map_points_cut_texts_and_carry_tags(db):
     config = ProjectionConfig(method="pca")
     encoder = projection_encoder(db)
     points = mapdata.map_points(db, encoder, mapdata.Selection(), config)
-    assert len(points) == 150 and {"x", "y", "identity", "value", "answer_en"} <= set(points)
+    assert len(points) == 60 and {"x", "y", "identity", "value", "answer_en"} <= set(points)
     assert points["answer"].str.len().max() <= mapdata.HOVER_CHARS
     assert mapdata.is_cached(db, encoder, mapdata.Selection(), config)
-    assert mapdata.summary(points, "enc").startswith("150 QA pairs · 5 models · 1 languages")
+    assert mapdata.summary(points, "enc").startswith("60 QA pairs · 5 models · 1 languages")
 
 
 def projection_encoder(db):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, shared_file
+from conftest import ROOT, shared_file
 from univar import instruments, store
 from univar.errors import UserError
 

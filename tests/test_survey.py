@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tests.conftest import shared_file
-from tests.fault_server import FaultServer
+from conftest import shared_file
+from fault_server import FaultServer
 from univar import instruments, overlays, store, survey
 from univar.errors import UserError
 

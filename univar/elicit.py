@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from univar import registry, store, translate
+from univar import registry, translate
 from univar import secrets as keyring
 from univar.config import ElicitConfig, db_path, stable_hash
 from univar.elicit_plan import (
@@ -38,7 +38,7 @@ from univar.elicit_plan import (
     units_of,
 )
 from univar.llm_client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
-from univar.questions import Question, ensure_taxonomy, register
+from univar.questions import Question, register
 from univar.request_cache import Writer, load_done_qa, load_ok_replies
 
 __all__ = ["Counters", "Plan", "Summary", "plan", "run", "arun", "qa_id"]
@@ -236,8 +236,10 @@ async def arun(
     api_keys = _api_keys(config, api_key, translator_api_key)
     keys = keyring.known_keys() + [k for k in (api_key, translator_api_key) if k]
     config_json = keyring.redact(json.dumps(dataclasses.asdict(config), default=str), keys)
-    with store.transaction(db) as con:
-        ensure_taxonomy(con)
+    writer = Writer(db_path(db))
+    con = writer.connection()  # the writer's connection serves the run's first transaction
+    con.execute("BEGIN TRANSACTION")
+    try:
         register(con, qs.values())
         con.execute(
             "INSERT INTO datasets (dataset, kind, description) VALUES (?, 'elicited', ?) "
@@ -251,7 +253,11 @@ async def arun(
         )
         cache = load_ok_replies(con, sorted(api_keys))
         done_ids = load_done_qa(con, config.dataset, config.model)
-    writer = Writer(db_path(db))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        writer.close()
+        raise
     writer.start()
     engine = _Engine(config, run_id, writer, cache, keys, api_keys, cancel)
     counters = {(config.model, lang): Counters() for lang in config.languages}
@@ -266,20 +272,17 @@ async def arun(
         status = "cancelled"
         raise
     finally:
-        write_error = None
-        try:
-            writer.close()  # everything that arrived is on disk before the run is closed
-        except Exception as exc:
-            write_error, status = exc, "failed"
         summary = _summary(run_id, status, counters, engine, time.monotonic() - started)
-        with store.connect(db) as con:
-            con.execute(
+
+        def final(write_error):
+            summary.status = "failed" if write_error is not None else summary.status
+            return (
                 "UPDATE runs SET status = ?, counts = ?, finished_at = current_timestamp "
                 "WHERE run_id = ?",
-                [status, json.dumps(summary.counts()), run_id],
+                [summary.status, json.dumps(summary.counts()), run_id],
             )
-        if write_error is not None:
-            raise write_error
+
+        writer.close(final)  # all that arrived is on disk before the run's row is closed
     return summary
 
 

@@ -40,12 +40,17 @@ class EvalReport:
     datasets: list[str] = field(default_factory=list)
 
 
+def trained_dir(name: str) -> Path | None:
+    """The directory of a trained univar encoder named by path (absolute or project-relative)."""
+    for path in (Path(name), embed.PROJECT_ROOT / name):
+        if (path / embed.TRAINED_MARKER).exists():
+            return path
+    return None
+
+
 def _trained_meta(name: str) -> dict | None:
-    path = Path(name)
-    if not path.exists() and (embed.PROJECT_ROOT / name).exists():
-        path = embed.PROJECT_ROOT / name
-    marker = path / embed.TRAINED_MARKER
-    return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+    path = trained_dir(name)
+    return json.loads((path / embed.TRAINED_MARKER).read_text("utf-8")) if path else None
 
 
 def encoder_list(names: Sequence[str], tfidf: bool = True) -> list[str]:
@@ -71,6 +76,9 @@ def _vectors(name: str, frame, train_mask: np.ndarray, db, progress):
         vec.fit(frame["text"][train_mask])
         return vec.transform(frame["text"]), TFIDF
     encoder = embed.load_encoder(name)
+    if getattr(encoder, "base", None) is not None:  # a head: its base's vectors are cached
+        base = embed.embed_texts(list(frame["text"]), encoder.base, db, progress=progress)
+        return encoder.apply_head(base), encoder.id
     vecs = embed.embed_texts(list(frame["text"]), encoder, db, progress=progress)
     return vecs, encoder.id
 

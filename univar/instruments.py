@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import uuid
 from pathlib import Path
 
 from univar import store
@@ -103,9 +104,12 @@ def insert_rows(con, table: str, columns: list[str], rows: list[tuple], verb="IN
     import pandas as pd
 
     if rows:
-        con.register("new_rows", pd.DataFrame(rows, columns=columns))
-        con.execute(f"{verb} INTO {table} ({', '.join(columns)}) SELECT * FROM new_rows {tail}")
-        con.unregister("new_rows")
+        name = f"new_rows_{uuid.uuid4().hex[:12]}"  # a name no other writer is using
+        con.register(name, pd.DataFrame(rows, columns=columns))
+        try:
+            con.execute(f"{verb} INTO {table} ({', '.join(columns)}) SELECT * FROM {name} {tail}")
+        finally:
+            con.unregister(name)
 
 
 def _write_items(con, instrument: str, rows: list[tuple[str, str | None, str, str, int]]) -> None:
@@ -120,8 +124,8 @@ def _write_items(con, instrument: str, rows: list[tuple[str, str | None, str, st
             for i, t, f, v, k in rows
         ],
     )
-    first = {}  # a question row holds one value: the item's first
-    for i, t, f, v, _ in rows:
+    first = {}  # a question row holds one value: the first the item supports
+    for i, t, f, v, k in sorted(rows, key=lambda r: r[4] <= 0):
         if t:
             first.setdefault(i, (question_id(instrument, i), t, f, v, instrument))
     columns = ["question_id", "question", "framework", "value_code", "source"]

@@ -211,14 +211,9 @@ def start(
         raise UserError("choose at least one model")
     db_file = str(db_path(db).resolve())
     with _LOCK:
-        for job in _JOBS.values():
-            if job.live and job.db == db_file and _overlap(job, configs):
-                if set(job.configs) == set(configs):
-                    return job
-                raise UserError(
-                    f"a job for {', '.join(job.models)} is already running on this database: "
-                    "wait for it or cancel it"
-                )
+        running = _running(configs, db_file)
+    if running is not None:
+        return running
     api_keys = {k: v for k, v in (api_keys or {}).items() if v}
     if preflight:
         check(configs, db_file, questions=questions, api_keys=api_keys)
@@ -227,11 +222,27 @@ def start(
     job._thread = threading.Thread(
         target=job._run, args=(api_keys,), name=f"univar-job-{job.job_id}", daemon=True
     )
-    with _LOCK:
+    with _LOCK:  # again: another tab may have started it while this one checked
+        running = _running(configs, db_file)
+        if running is not None:
+            return running
         _JOBS[job.job_id] = job
         _forget_old()
     job._thread.start()
     return job
+
+
+def _running(configs: Sequence[ElicitConfig], db_file: str) -> Job | None:
+    """The live job doing exactly this, or None; UserError if one does part of it."""
+    for job in _JOBS.values():
+        if job.live and job.db == db_file and _overlap(job, configs):
+            if set(job.configs) == set(configs):
+                return job
+            raise UserError(
+                f"a job for {', '.join(job.models)} is already running on this database: "
+                "wait for it or cancel it"
+            )
+    return None
 
 
 def _forget_old() -> None:

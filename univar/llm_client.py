@@ -12,8 +12,10 @@ import asyncio
 import email.utils
 import hashlib
 import json
+import logging
 import os
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -96,6 +98,9 @@ def import_litellm():
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    # litellm logs request details at DEBUG to its own stdout handler; `-v` is for our logs.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     return litellm
 
 
@@ -132,12 +137,17 @@ def _one_line(exc: BaseException, keys) -> str:
     status = getattr(exc, "status_code", None)
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = text.replace("litellm.", "").replace("OpenAIException - ", "")
+    text = re.sub(r"\b(\w+Error): \1: ", r"\1: ", text)  # litellm repeats the class name
     prefix = f"HTTP {status}: " if isinstance(status, int) else ""
     return redact(f"{prefix}{text}", keys)[:300]
 
 
-def _cost(litellm, model: str, prompt: int | None, completion: int | None) -> float | None:
-    """Cost in USD where litellm knows the model's prices, else None (not 0: unknown)."""
+def _cost(litellm, model: str, response, prompt: int | None, completion: int | None):
+    """Cost in USD where litellm knows the model's prices, else None (unknown, not free)."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if "response_cost" in hidden:  # litellm priced the reply already (None: no price known)
+        cost = hidden["response_cost"]
+        return float(cost) if cost is not None else None
     if prompt is None and completion is None:
         return None
     try:
@@ -221,7 +231,7 @@ async def complete(
                     prompt_tokens=pt,
                     completion_tokens=ct,
                     latency_ms=latency,
-                    cost=_cost(litellm, req.model, pt, ct),
+                    cost=_cost(litellm, req.model, response, pt, ct),
                     attempts=attempts,
                 )
         if cancel is not None and cancel.is_set():

@@ -37,10 +37,11 @@ def frameworks(db=None) -> list[str]:
     df = store.query_df(
         """
         WITH tags AS (
-            SELECT framework FROM qa WHERE framework IS NOT NULL
+            SELECT qa_id, framework FROM qa WHERE framework IS NOT NULL
             UNION ALL
-            SELECT i.framework FROM qa JOIN instrument_items i USING (question_id))
-        SELECT framework, count(*) AS n FROM tags GROUP BY framework ORDER BY n DESC, framework
+            SELECT qa_id, i.framework FROM qa JOIN instrument_items i USING (question_id))
+        SELECT framework, count(DISTINCT qa_id) AS n FROM tags
+        GROUP BY framework ORDER BY n DESC, framework
         """,
         path=db,
     )
@@ -98,10 +99,10 @@ def with_values(db, points, framework: str = instruments.SCHWARTZ):
 def instrument_points(db, points, instrument: str):
     """The rows of the map's `points` whose QA was asked from an item of `instrument`."""
     with store.connect(db) as con:
-        con.register("map_points", points)
+        con.register("map_points", points.assign(_row=range(len(points))))
         return con.execute(
-            "SELECT * FROM map_points WHERE qa_id IN (SELECT q.qa_id FROM qa q"
-            " JOIN instrument_items i USING (question_id) WHERE i.instrument = ?)",
+            "SELECT * EXCLUDE (_row) FROM map_points WHERE qa_id IN (SELECT q.qa_id FROM qa q"
+            " JOIN instrument_items i USING (question_id) WHERE i.instrument = ?) ORDER BY _row",
             [instrument],
         ).df()
 
@@ -124,6 +125,16 @@ def value_share(db=None, identity: str | None = None, framework=instruments.SCHW
         ORDER BY d.angle NULLS LAST, n DESC, value"""
     params = {"fw": framework, "datasets": _list(datasets), "identity": identity}
     return store.query_df(sql, params, path=db)
+
+
+def instruments_with_qas(db=None) -> list[str]:
+    """Instruments whose items were asked: the ones a map can highlight."""
+    df = store.query_df(
+        "SELECT DISTINCT i.instrument FROM instrument_items i JOIN qa USING (question_id)"
+        " ORDER BY 1",
+        path=db,
+    )
+    return list(df["instrument"])
 
 
 def survey_instruments(db=None) -> list[str]:

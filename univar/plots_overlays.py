@@ -43,7 +43,10 @@ def profile_figure(profile, *, score: str = "centred", height: int = 460):
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for i, (identity, rows) in enumerate(profile.groupby("identity", sort=True)):
+    several = "instrument" in profile and profile["instrument"].nunique() > 1
+    keys = ["identity", "instrument"] if several else ["identity"]
+    for i, (key, rows) in enumerate(profile.groupby(keys, sort=True)):
+        identity = f"{key[0]} ({key[1]})" if several else key[0]
         rows = rows.sort_values("angle", na_position="last")
         fig.add_trace(
             go.Scatterpolar(
@@ -59,7 +62,7 @@ def profile_figure(profile, *, score: str = "centred", height: int = 460):
     fig.update_layout(
         title=title,
         height=height,
-        polar={"angularaxis": _CIRCLE, "radialaxis": {"zeroline": True}},
+        polar={"angularaxis": _CIRCLE, "radialaxis": {"showline": True}},
         legend={"orientation": "h"},
         margin={"l": 60, "r": 60, "t": 60, "b": 40},
     )

@@ -3,7 +3,7 @@ the questions of a job: `all`, a value-balanced N, or a user's CSV file.
 
 The data files are the bank's source of truth, so a pick does not depend on what a database
 happens to hold; `load_bank` copies them into `value_defs` and `questions` (an idempotent
-upsert), and an elicitation loads them before its first answer is stored.
+upsert), and an elicitation registers the questions it asks before its first answer is stored.
 """
 
 from __future__ import annotations
@@ -127,34 +127,27 @@ def load_bank(db=None, values_path: Path | None = None, questions_path: Path | N
     return len(values), len(bank)
 
 
+def _upsert(con, head: str, rows: list[list], n_key: int) -> None:
+    """INSERT OR REPLACE in multi-row statements (executemany costs ~10 ms a row); the last
+    row per key wins, as DuckDB refuses to replace one row twice in a statement."""
+    rows = list({tuple(r[:n_key]): r for r in rows}.values())
+    for i in range(0, len(rows), 500):
+        chunk = rows[i : i + 500]
+        row = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        con.execute(f"{head} VALUES {', '.join([row] * len(chunk))}", [v for r in chunk for v in r])
+
+
 def _write_values(con, values: list[dict]) -> None:
-    con.executemany(
-        "INSERT OR REPLACE INTO value_defs (framework, code, name, definition, angle) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [[v["framework"], v["code"], v["value"], v["definition"], v["angle"]] for v in values],
-    )
-
-
-def ensure_taxonomy(con) -> None:
-    """Load values.csv into an empty `value_defs` (an elicitation's first run does this)."""
-    if con.execute("SELECT count(*) FROM value_defs").fetchone()[0]:
-        return
-    try:
-        values = read_values()
-    except UserError:
-        return  # no taxonomy file: answers are still tagged through `questions`
-    _write_values(con, values)
+    rows = [[v["framework"], v["code"], v["value"], v["definition"], v["angle"]] for v in values]
+    head = "INSERT OR REPLACE INTO value_defs (framework, code, name, definition, angle)"
+    _upsert(con, head, rows, 2)
 
 
 def register(con, questions: Iterable[Question]) -> None:
     """Upsert questions on an open connection (the caller holds the transaction)."""
     rows = [[q.question_id, q.question, q.framework, q.value_code, q.source] for q in questions]
-    if rows:
-        con.executemany(
-            "INSERT OR REPLACE INTO questions (question_id, question, framework, value_code, "
-            "source) VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+    head = "INSERT OR REPLACE INTO questions (question_id, question, framework, value_code, source)"
+    _upsert(con, head, rows, 1)
 
 
 def balanced(questions: list[Question], n: int) -> list[Question]:

@@ -86,6 +86,7 @@ class Writer(threading.Thread):
     """
 
     idle_s, hold_s, pause_s = 0.5, 2.0, 0.1
+    gather_s = 0.05  # at most ~20 commits a second: each costs ms of CPU the requests need
 
     def __init__(self, db, batch: int = 256):
         super().__init__(name="univar-writer", daemon=True)
@@ -94,6 +95,8 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
         self.written = 0
         self._file: contextlib.ExitStack | None = None
+        self._last_commit = 0.0
+        self._final = None  # called with the write error (or None) -> (sql, params)
 
     def request(self, req: Request, reply: Reply, run_id: str) -> None:
         self.q.put((_REQUEST_SQL, request_row(req, reply, run_id)))
@@ -106,12 +109,17 @@ class Writer(threading.Thread):
             self._file, file = None, self._file
             file.close()
 
-    def _write(self, work: list) -> None:
+    def connection(self):
+        """The writer's connection, opened if needed. Before `start()` the caller may use it
+        (the run's first transaction), which saves one open and close of the file."""
         if self._file is None:
             self._file = contextlib.ExitStack()
             self._con = self._file.enter_context(store.connect(self.db))
             self._opened = time.monotonic()
-        con = self._con
+        return self._con
+
+    def _write(self, work: list) -> None:
+        con = self.connection()
         by_sql: dict[str, dict] = {}
         for sql, params in work:  # a key once per statement: DuckDB refuses a double update
             by_sql.setdefault(sql, {})[params[0]] = params
@@ -128,6 +136,7 @@ class Writer(threading.Thread):
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+        self._last_commit = time.monotonic()
         self.written += len(work)
 
     def run(self) -> None:
@@ -138,6 +147,9 @@ class Writer(threading.Thread):
                 except queue.Empty:
                     self._release()
                     continue
+                wait = self._last_commit + self.gather_s - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
                 while len(items) < self.batch:
                     try:
                         items.append(self.q.get_nowait())
@@ -152,6 +164,7 @@ class Writer(threading.Thread):
                         self.error = exc
                         self._release()
                 if len(work) < len(items):
+                    self._run_final()
                     return
                 if self._file is not None and time.monotonic() - self._opened > self.hold_s:
                     self._release()
@@ -159,10 +172,25 @@ class Writer(threading.Thread):
         finally:
             self._release()
 
-    def close(self) -> None:
-        """Flush everything queued, let the file go, and raise a write error if there was one."""
+    def _run_final(self) -> None:
+        if self._final is None:
+            return
+        try:  # even after a write error: the run's row must say how it ended
+            self.connection().execute(*self._final(self.error))
+        except Exception as exc:
+            self.error = self.error or exc
+
+    def close(self, final=None) -> None:
+        """Flush everything queued, then run `final(error)` -> (sql, params), one last
+        statement that knows whether a write failed; let the file go; raise a write error."""
+        self._final = final
         if self.is_alive():
             self.q.put(_STOP)
             self.join()
+        else:
+            try:
+                self._run_final()
+            finally:
+                self._release()
         if self.error is not None:
             raise self.error

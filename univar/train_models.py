@@ -169,15 +169,22 @@ class TrainedEncoder:
         head.load_state_dict(state)
         return head.to(dev).eval()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    @property
+    def base(self):
+        """Head kind: the encoder whose (cacheable) vectors the head maps."""
+        return self._base if self.kind == "head" else None
+
+    def apply_head(self, base_vecs: np.ndarray) -> np.ndarray:
         import torch
 
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(base_vecs), device=self._head.weight.device)
+            out = torch.nn.functional.normalize(self._head(x), dim=-1)
+        return out.cpu().numpy().astype(np.float32)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if self.kind == "head":
-            base = self._base.encode(texts, batch_size=batch_size)
-            with torch.no_grad():
-                x = torch.as_tensor(base, device=self._head.weight.device)
-                out = torch.nn.functional.normalize(self._head(x), dim=-1)
-            return out.cpu().numpy().astype(np.float32)
+            return self.apply_head(self._base.encode(texts, batch_size=batch_size))
         vecs = self._st.encode(
             list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
         )

@@ -1,0 +1,134 @@
+"""Overlays as DuckDB queries, and their figures (checked on fig.to_dict())."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from univar import instruments, overlays, plots_overlays, store, survey
+
+VALUEPRISM_SAMPLE = Path(__file__).parent / "data" / "valueprism_sample.csv"
+COLUMNS = "qa_id, dataset, model, language, question_id, question, answer, framework, value_code"
+
+
+@pytest.fixture
+def db(tmp_db):
+    """Six QAs: two asked from portrait items, one from a ValuePrism situation, three tagged
+    directly (two frameworks), and a map projection of four of them."""
+    instruments.ensure(tmp_db)
+    instruments.import_valueprism(VALUEPRISM_SAMPLE, tmp_db)
+    rows = [
+        ("a1", "d", "m1", "eng", "univar-portraits.01", "Q", "A", None, None),  # sdt
+        ("a2", "d", "m1", "eng", "bank.x", "Q", "A", "Schwartz", "hed"),
+        ("a3", "d", "m1", "eng", "bank.y", "Q", "A", "Schwartz", "hed"),
+        ("b1", "d", "m2", "fra", "bank.z", "Q", "A", "Hofstede", "individualism"),
+        ("b2", "e", "m2", "fra", "univar-portraits.03", "Q", "A", None, None),  # hed
+        ("b3", "e", "m2", "fra", "valueprism.00001", "Q", "A", None, None),  # kindness
+    ]
+    with store.transaction(tmp_db) as con:
+        con.executemany(f"INSERT INTO qa_pairs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        con.execute(
+            "INSERT INTO projection_points VALUES "
+            "('p','a1',1,1),('p','a2',2,2),('p','b1',3,3),('p','b2',4,4)"
+        )
+    return tmp_db
+
+
+def test_frameworks_most_qas_first(db):
+    assert overlays.frameworks(db) == ["Schwartz", "Hofstede", "ValuePrism"]
+
+
+def test_qa_values_in_any_framework(db):
+    sch = overlays.qa_values(db).set_index("qa_id")
+    assert sch.loc["a1", "value"] == "sdt" and sch.loc["a1", "value_name"].startswith("Self")
+    assert sch.loc["b2", "value"] == "hed" and sch.loc["a2", "value"] == "hed"
+    assert pd.isna(sch.loc["b1", "value"]) and pd.isna(sch.loc["b3", "value"])
+    vp = overlays.qa_values(db, "ValuePrism").set_index("qa_id")
+    assert vp.loc["b3", "value"] == "kindness"  # the first value the situation supports
+    hof = overlays.qa_values(db, "Hofstede", datasets=["d"], proj_key="p")
+    assert list(hof["qa_id"]) == ["a1", "a2", "b1"] and list(hof["x"]) == [1, 2, 3]
+    assert hof.set_index("qa_id").loc["b1", "value"] == "individualism"
+
+
+def test_with_values_keeps_the_maps_rows_and_order(db):
+    points = pd.DataFrame({"qa_id": ["b2", "zz", "a1"], "x": [1.0, 2.0, 3.0], "value": 1})
+    out = overlays.with_values(db, points, "Schwartz")
+    assert list(out["qa_id"]) == ["b2", "zz", "a1"] and list(out["x"]) == [1.0, 2.0, 3.0]
+    assert out["value"].tolist()[0] == "hed" and pd.isna(out["value"][1])
+    assert set(out["framework"]) == {"Schwartz"}
+
+
+def test_instrument_qas_for_highlight(db):
+    assert list(overlays.instrument_qas(db, "univar-portraits")["qa_id"]) == ["a1", "b2"]
+    on_map = overlays.instrument_qas(db, "univar-portraits", proj_key="p")
+    assert list(on_map["x"]) == [1, 4]
+    assert list(overlays.instrument_qas(db, "valueprism")["qa_id"]) == ["b3"]
+    points = pd.DataFrame({"qa_id": ["a1", "a2", "b2"], "x": [0.0, 1.0, 2.0], "y": 0.0})
+    assert list(overlays.instrument_points(db, points, "univar-portraits")["qa_id"]) == [
+        "a1",
+        "b2",
+    ]
+
+
+def test_value_share_per_identity(db):
+    share = overlays.value_share(db, "m1$eng")
+    assert len(share) == 19 and list(share["angle"]) == sorted(share["angle"])
+    s = share.set_index("value")
+    assert s.loc["hed", "n"] == 2 and s.loc["sdt", "n"] == 1 and s.loc["ach", "n"] == 0
+    assert s.loc["hed", "share"] == pytest.approx(2 / 3)
+    hof = overlays.value_share(db, None, "Hofstede")  # values off the circle: only those seen
+    assert list(hof["value"]) == ["individualism"] and hof["share"][0] == 1
+
+
+def test_survey_profile_in_circle_order(db):
+    answers = [(instruments.item_id(n), 0, "4", None) for n in instruments.ITEM_VALUE]
+    survey.record(db, "univar-portraits", "m1", "eng", answers)
+    survey.score(db, "univar-portraits", "m1", "eng")
+    assert overlays.survey_instruments(db) == ["univar-portraits"]
+    assert overlays.survey_identities(db) == ["m1$eng"]
+    profile = overlays.survey_profile(db, "m1$eng")
+    assert len(profile) == 19 and profile["value_code"].iloc[0] == "sdt"
+    assert list(profile["angle"]) == sorted(profile["angle"]) and (profile["centred"] == 0).all()
+    assert overlays.survey_profile(db, ["other$eng"]).empty
+
+
+def test_profile_figure():
+    profile = pd.DataFrame(
+        {
+            "identity": ["m$eng"] * 3 + ["m$fra"] * 3,
+            "value_name": ["B", "A", "C"] * 2,
+            "angle": [20.0, 0.0, 40.0] * 2,
+            "centred": [0.5, -1.0, 0.25, 0.0, 0.1, 0.2],
+        }
+    )
+    fig = plots_overlays.profile_figure(profile).to_dict()
+    eng, fra = fig["data"]
+    assert eng["type"] == "scatterpolar" and eng["name"] == "m$eng"
+    assert list(eng["theta"]) == ["A", "B", "C", "A"]  # circle order, closed
+    assert list(eng["r"]) == [-1.0, 0.5, 0.25, -1.0]
+    assert fig["layout"]["polar"]["angularaxis"]["direction"] == "clockwise"
+
+
+def test_share_figure_on_the_circle_and_off_it():
+    share = pd.DataFrame(
+        {"value": ["a", "b"], "value_name": ["A", "B"], "angle": [0.0, 180.0],
+         "n": [3, 1], "share": [0.75, 0.25]}  # fmt: skip
+    )
+    fig = plots_overlays.share_figure(share).to_dict()
+    assert fig["data"][0]["type"] == "barpolar" and list(fig["data"][0]["r"]) == [0.75, 0.25]
+    colors = fig["data"][0]["marker"]["color"]
+    assert colors[0] != colors[1]
+    off = plots_overlays.share_figure(share.assign(angle=None)).to_dict()
+    assert off["data"][0]["type"] == "bar" and off["data"][0]["orientation"] == "h"
+
+
+def test_instrument_highlight_rings_points():
+    import plotly.graph_objects as go
+
+    points = pd.DataFrame({"qa_id": ["a", "b"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
+    fig = plots_overlays.add_instrument_highlight(go.Figure(), points, "PVQ-RR").to_dict()
+    trace = fig["data"][0]
+    assert trace["name"] == "PVQ-RR (2)" and list(trace["customdata"]) == ["a", "b"]
+    assert trace["marker"]["color"] == "rgba(0,0,0,0)"

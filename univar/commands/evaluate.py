@@ -1,0 +1,73 @@
+"""Measure encoders as the UniVaR paper does: identify a single QA's source by k-NN and a probe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--encoder",
+        action="append",
+        default=[],
+        help="an encoder to measure (repeatable; default: the app's default encoder); "
+        "a trained one brings its base along, and TF-IDF is always added",
+    )
+    parser.add_argument("--split", choices=("random", "question"), default="question")
+    parser.add_argument("--holdout-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=50, help="neighbours for k-NN")
+    parser.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
+    parser.add_argument("--target", choices=("identity", "model", "language"), default="identity")
+    parser.add_argument("--method", choices=("knn", "linear"), action="append")
+    parser.add_argument("--datasets", nargs="+", help="evaluate on these datasets (default: all)")
+    parser.add_argument("--no-tfidf", action="store_true", help="leave the TF-IDF baseline out")
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument(
+        "--record", action="store_true", help="write the results into each trained encoder's card"
+    )
+    parser.add_argument(
+        "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
+    )
+
+
+def run(args) -> int:
+    from univar import evaluate
+    from univar.views import load_value_fulcra
+
+    if args.value_fulcra:
+        load_value_fulcra(args.value_fulcra, args.db)
+
+    def progress(name: str, done: int, total: int) -> None:
+        if total and not args.json:
+            print(f"\rembedding with {name}: {done}/{total}", end="", file=sys.stderr)
+
+    report = evaluate.evaluate(
+        args.encoder,
+        args.db,
+        split=args.split,
+        holdout_fraction=args.holdout_fraction,
+        seed=args.seed,
+        k=args.k,
+        metric=args.metric,
+        target=args.target,
+        datasets=args.datasets,
+        tfidf=not args.no_tfidf,
+        methods=tuple(args.method or evaluate.METHODS),
+        progress=progress,
+    )
+    if args.record:
+        for name in args.encoder:
+            if evaluate.trained_dir(name):
+                evaluate.record_metrics(evaluate.trained_dir(name), report)
+    if args.json:
+        print(evaluate.to_json(report))
+        return 0
+    table = report.table.drop(columns=["encoder_id"])
+    print(
+        f"\n{report.split.kind} split ({report.split.holdout_fraction:.0%} held out), "
+        f"target {report.target}, k = {report.k}, {table['classes'].iloc[0]} classes; percent"
+    )
+    print(table.to_string(index=False))
+    return 0
