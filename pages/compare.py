@@ -54,26 +54,8 @@ def label(by: str):
     return lambda ident: f"{model_label(ident.split('$')[0])}${ident.split('$')[-1]}"
 
 
-st.title("Compare languages and models")
-version = mapdata.db_version(db)
-try:
-    frame, _ = embedded(db, version, encoder, encoder.id)
-except UserError as exc:
-    st.error(str(exc))
-    st.stop()
-if frame.empty:
-    st.info("This database has no QA pairs yet. Elicit answers or upload a CSV, then compare.")
-    st.stop()
-st.caption(
-    f"{len(frame):,} QA pairs of {frame['identity'].nunique()} model$language identities, "
-    f"embedded with `{encoder.id}`."
-)
-
-tab_dist, tab_pairs, tab_survey, tab_iw = st.tabs(
-    ["Distances", "Near and far answers", "Survey profiles", "Inglehart-Welzel"]
-)
-
-with tab_dist:
+def distances_tab() -> str:
+    """Heatmap and dendrogram of one grouping and metric; returns the metric chosen."""
     a, b = st.columns(2)
     by = a.radio("Distances between", list(GROUP_NAMES), format_func=GROUP_NAMES.get,
                  horizontal=True, key="cmp_by")  # fmt: skip
@@ -84,87 +66,120 @@ with tab_dist:
         m = matrix(db, version, encoder, encoder.id, by, metric)
     except UserError as exc:
         st.warning(str(exc))
-    else:
-        order = distances.cluster_order(m)
-        name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
-        left, right = st.columns([3, 2])
-        left.plotly_chart(
-            plots_overlays.heatmap_figure(m, order, title=name, label=label(by)),
-            key="distance_heatmap",
+        return metric
+    order = distances.cluster_order(m)
+    name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
+    left, right = st.columns([3, 2])
+    left.plotly_chart(
+        plots_overlays.heatmap_figure(m, order, title=name, label=label(by)),
+        key="distance_heatmap",
+        width="stretch",
+    )
+    if len(m) >= 3:
+        tree = distances.dendrogram(m)
+        right.plotly_chart(
+            plots_overlays.dendrogram_figure(tree, title="Clustering (average linkage)",
+                                             label=label(by)),
+            key="distance_dendrogram",
             width="stretch",
-        )
-        if len(m) >= 3:
-            right.plotly_chart(
-                plots_overlays.dendrogram_figure(
-                    distances.dendrogram(m), title="Clustering (average linkage)", label=label(by)
-                ),
-                key="distance_dendrogram",
-                width="stretch",
-            )
-        else:
-            right.caption("A dendrogram needs at least three groups.")
-        with st.expander("Distance matrix as a table"):
-            st.dataframe(m.loc[order, order], width="stretch")
+        )  # fmt: skip
+    else:
+        right.caption("A dendrogram needs at least three groups.")
+    with st.expander("Distance matrix as a table"):
+        st.dataframe(m.loc[order, order], width="stretch")
+    return metric
 
-with tab_pairs:
+
+def pairs_tab() -> None:
     ids = distances.identities(frame)
     if len(ids) < 2:
         st.info("Near and far answers need two model$language identities.")
-    else:
-        a, b, c = st.columns([2, 2, 1])
-        first = a.selectbox("Identity A", ids, index=0, key="pair_a")
-        second = b.selectbox("Identity B", ids, index=1, key="pair_b")
-        k = c.slider("Pairs of each kind", 1, 10, 5, key="pair_k")
-        try:
-            pairs = near_far(db, version, encoder, encoder.id, first, second, k)
-        except UserError as exc:
-            st.warning(str(exc))
-        else:
-            st.markdown("**Nearest**: the two answer most alike")
-            st.dataframe(pairs[pairs["kind"] == "near"], hide_index=True, width="stretch")
-            st.markdown("**Farthest**: the two answer most differently")
-            st.dataframe(pairs[pairs["kind"] == "far"], hide_index=True, width="stretch")
+        return
+    a, b, c = st.columns([2, 2, 1])
+    first = a.selectbox("Identity A", ids, index=0, key="pair_a")
+    second = b.selectbox("Identity B", ids, index=1, key="pair_b")
+    k = c.slider("Pairs of each kind", 1, 10, 5, key="pair_k")
+    try:
+        pairs = near_far(db, version, encoder, encoder.id, first, second, k)
+    except UserError as exc:
+        st.warning(str(exc))
+        return
+    st.markdown("**Nearest**: the two answer most alike")
+    st.dataframe(pairs[pairs["kind"] == "near"], hide_index=True, width="stretch")
+    st.markdown("**Farthest**: the two answer most differently")
+    st.dataframe(pairs[pairs["kind"] == "far"], hide_index=True, width="stretch")
 
-with tab_survey:
+
+def survey_tab() -> None:
     surveyed = overlays.survey_instruments(db)
     if not surveyed:
         st.info(
             "No survey yet. Run one with `python -m univar survey --model MODEL "
             "--languages eng,fra` to score the 19 Schwartz values per model$language."
         )
-    else:
-        instrument = st.selectbox("Instrument", surveyed, key="survey_instrument")
-        who = overlays.survey_identities(db, instrument)
-        picked = st.multiselect("Model$language", who, default=who[:3], key="survey_who")
+        return
+    instrument = st.selectbox("Instrument", surveyed, key="survey_instrument")
+    who = overlays.survey_identities(db, instrument)
+    picked = st.multiselect("Model$language", who, default=who[:3], key="survey_who")
+    if picked:
         profile = overlays.survey_profile(db, picked, instrument)
-        if picked:
-            st.plotly_chart(
-                plots_overlays.profile_figure(profile), key="survey_profile", width="stretch"
-            )
-            st.dataframe(profile, hide_index=True, width="stretch")
+        st.plotly_chart(
+            plots_overlays.profile_figure(profile), key="survey_profile", width="stretch"
+        )
+        st.dataframe(profile, hide_index=True, width="stretch")
 
-with tab_iw:
+
+def iw_tab(metric: str) -> None:
     st.markdown(
         "Upload Inglehart-Welzel map coordinates of the languages' countries (CSV with columns "
         "**language, x, y**; x = survival/self-expression, y = traditional/secular). The "
         "distances between languages on the value map are then correlated with theirs."
     )
     upload = st.file_uploader("Coordinates CSV", type=["csv"], key="iw_upload")
-    if upload is not None:
-        try:
-            coords = distances.read_iw_coordinates(upload.getvalue())
-            langs = matrix(db, version, encoder, encoder.id, "language", metric)
-            result = distances.iw_correlation(langs, coords)
-        except UserError as exc:
-            st.error(str(exc))
-        else:
-            a, b, c, d = st.columns(4)
-            a.metric("Pearson r", f"{result.pearson:.2f}")
-            b.metric("Spearman rho", f"{result.spearman:.2f}")
-            c.metric("Mantel p", f"{result.p_value:.3f}")
-            d.metric("Languages", result.n_languages)
-            st.plotly_chart(
-                plots_overlays.iw_figure(result.pairs, r=result.pearson),
-                key="iw_scatter",
-                width="stretch",
-            )
+    if upload is None:
+        return
+    try:
+        coords = distances.read_iw_coordinates(upload.getvalue())
+        langs = matrix(db, version, encoder, encoder.id, "language", metric)
+        result = distances.iw_correlation(langs, coords)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    a, b, c, d = st.columns(4)
+    a.metric("Pearson r", f"{result.pearson:.2f}")
+    b.metric("Spearman rho", f"{result.spearman:.2f}")
+    c.metric("Mantel p", f"{result.p_value:.3f}")
+    d.metric("Languages", result.n_languages)
+    st.plotly_chart(
+        plots_overlays.iw_figure(result.pairs, r=result.pearson), key="iw_scatter", width="stretch"
+    )
+
+
+st.title("Compare languages and models")
+version = mapdata.db_version(db)
+frame = None
+if mapdata.database_counts(db)["qa_pairs"]:
+    try:
+        frame, _ = embedded(db, version, encoder, encoder.id)
+    except UserError as exc:
+        st.error(str(exc))
+if frame is None:
+    st.info("This database has no QA pairs yet: elicit answers or upload a CSV to compare.")
+else:
+    st.caption(
+        f"{len(frame):,} QA pairs of {frame['identity'].nunique()} model$language identities, "
+        f"embedded with `{encoder.id}`."
+    )
+
+tab_dist, tab_pairs, tab_survey, tab_iw = st.tabs(
+    ["Distances", "Near and far answers", "Survey profiles", "Inglehart-Welzel"]
+)
+with tab_survey:
+    survey_tab()
+if frame is not None:
+    with tab_dist:
+        chosen_metric = distances_tab()
+    with tab_pairs:
+        pairs_tab()
+    with tab_iw:
+        iw_tab(chosen_metric)

@@ -91,7 +91,7 @@ if not opts.n_qa:
     )
     st.stop()
 
-left, middle, right = st.columns([3, 3, 2])
+left, middle, right, finder = st.columns([3, 3, 2, 2])
 keep_valid("map_models", opts.models)
 keep_valid("map_languages", opts.languages)
 models = left.multiselect("Models", opts.models, key="map_models", format_func=model_label)
@@ -99,13 +99,14 @@ languages = middle.multiselect(
     "Languages", opts.languages, key="map_languages", format_func=language_name
 )
 color_by = right.selectbox(
-    "Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get, key="map_color_by"
-)
+    "Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get, key="map_color_by",
+    index=0 if len(opts.languages) > 1 else 1,  # one language: the models tell more apart
+)  # fmt: skip
 datasets = None
 if len(opts.datasets) > 1:
     datasets = tuple(st.multiselect("Datasets", opts.datasets, default=opts.datasets))
-query = st.text_input(
-    "Search questions and answers", placeholder="e.g. family, freedom, vaccine", key="map_search"
+query = finder.text_input(
+    "Search questions and answers", placeholder="e.g. family, freedom", key="map_search"
 )
 framework = instrument = None
 over_left, over_right = st.columns(2)

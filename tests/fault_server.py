@@ -84,26 +84,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._raw(200, b'{"id": "x", "choices": [ {"mess')
             return
         if mode == "non_utf8":
-            self._raw(200, b'{"choices": [{"index": 0, "message": {"role": "assistant", '
-                      b'"content": "caf\xe9 \xff\xfe"}, "finish_reason": "stop"}]}')
+            self._raw(
+                200,
+                b'{"choices": [{"index": 0, "message": {"role": "assistant", '
+                b'"content": "caf\xe9 \xff\xfe"}, "finish_reason": "stop"}]}',
+            )
             return
         content = _echo(req)
         if mode == "huge":
             content = "x" * HUGE_BYTES
         if mode == "null_content":
             content = None
-        choices = [] if mode == "empty_choices" else [
-            {"index": 0, "message": {"role": "assistant", "content": content},
-             "finish_reason": "stop"}
-        ]
+        choices = (
+            []
+            if mode == "empty_choices"
+            else [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ]
+        )
         prompt = sum(len(str(m.get("content", "")).split()) for m in req.get("messages", []))
         completion = len((content or "").split()) if mode != "huge" else 1
-        self._json(200, {
-            "id": f"chatcmpl-{fs.requests}", "object": "chat.completion",
-            "created": int(time.time()), "model": req.get("model", "fake"), "choices": choices,
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
-        })
+        self._json(
+            200,
+            {
+                "id": f"chatcmpl-{fs.requests}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": req.get("model", "fake"),
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            },
+        )
 
     def _json(self, status: int, obj: dict, headers: dict | None = None) -> None:
         self._raw(status, json.dumps(obj).encode("utf-8"), headers)
@@ -137,12 +156,21 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     owner: FaultServer
 
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up (its timeout, a kill -9) is part of the game here
+
 
 class FaultServer:
     """Start with `with FaultServer() as fs:`; `fs.api_base` is the URL to give litellm."""
 
-    def __init__(self, *, delay_s: float = 0.0, mode: str = "ok", fail_every: int = 0,
-                 retry_after: str | None = None):
+    def __init__(
+        self,
+        *,
+        delay_s: float = 0.0,
+        mode: str = "ok",
+        fail_every: int = 0,
+        retry_after: str | None = None,
+    ):
         self.delay_s, self.mode, self.fail_every = delay_s, mode, fail_every
         self.retry_after = retry_after
         self.script: list[str] = []

@@ -27,12 +27,14 @@ MODEL = "openai/smollm2"
 
 @pytest.fixture(scope="module")
 def smollm2(request) -> str:
-    """The api_base of a SmolLM2 server: the session's, one already up on 8010, or our own."""
-    if "local_llm" in request.fixturenames or _has_fixture(request, "local_llm"):
+    """The api_base of a SmolLM2 server: the session's, one already up ($UNIVAR_LOCAL_LLM_URL
+    or port 8010), or our own."""
+    if _has_fixture(request, "local_llm"):
         return request.getfixturevalue("local_llm").api_base("smollm2")
-    default = f"http://127.0.0.1:{local_llm.DEFAULT_PORT}/v1"
-    if "smollm2" in local_llm.served_models(default):
-        return default
+    for url in (os.environ.get("UNIVAR_LOCAL_LLM_URL"), local_llm.DEFAULT_PORT):
+        url = f"http://127.0.0.1:{url}/v1" if isinstance(url, int) else url
+        if url and "smollm2" in local_llm.served_models(url):
+            return url
     try:
         server = local_llm.start(("smollm2",), port=local_llm.free_port())
     except local_llm.LocalLLMError as exc:
@@ -115,7 +117,9 @@ def _wait_until_finished(page, timeout_s: float) -> list[str]:
     seen: list[str] = []
     deadline = time.monotonic() + timeout_s
     while not page.get_by_text("Finished", exact=False).count():
-        assert time.monotonic() < deadline, f"not finished; progress seen: {seen}"
+        if time.monotonic() > deadline:
+            alerts = page.get_by_test_id("stAlert").all_inner_texts()
+            raise AssertionError(f"not finished; progress seen: {seen}; messages: {alerts}")
         for line in page.get_by_test_id("stProgress").all_inner_texts():
             if not seen or seen[-1] != line:
                 seen.append(line)
@@ -150,7 +154,7 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
 
     page.get_by_role("link", name="See these answers on the value map").click()
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=300_000)
-    page.get_by_text(re.compile(rf"^{ok} QA pairs · 1 models · 2 languages")).wait_for()
+    page.get_by_text(re.compile(rf"^{ok} QA pairs · 1 models · 2 languages · encoder")).wait_for()
 
     page.get_by_role("link", name="Elicit").click()
     page.get_by_text("5 · Run history").wait_for()

@@ -20,7 +20,8 @@ def _frame(centres: dict[str, np.ndarray], n: int = 20, noise: float = 0.3, seed
             for i in range(n):
                 rows.append({"language": lang, "model": model, "identity": f"{model}${lang}",
                              "question_id": f"q{i}", "question_en": f"Question {i}?",
-                             "answer_en": f"{lang}-{model}-{i}", "answer": f"orig-{lang}-{i}"})  # fmt: skip
+                             "answer_en": f"{lang}-{model}-{i}",
+                             "answer": f"orig-{lang}-{i}"})  # fmt: skip
                 vecs.append(centre + noise * rng.normal(size=centre.shape))
     return pd.DataFrame(rows), np.array(vecs)
 

@@ -23,11 +23,11 @@ from univar.validate import validate_bytes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _univar(*args: str, db: Path, **kw) -> subprocess.Popen:
+def _univar(*args: str, db: Path, python=("-m", "univar")) -> subprocess.Popen:
     env = os.environ | {"PYTHONUNBUFFERED": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     return subprocess.Popen(
-        [sys.executable, "-m", "univar", *args, "--db", str(db)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        [sys.executable, *python, *args, "--db", str(db)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
@@ -92,36 +92,50 @@ def test_kill_during_elicitation_then_rerun(tmp_path):
 @pytest.mark.slow
 def test_kill_during_embedding_then_rerun(tmp_path):
     db = tmp_path / "embed.duckdb"
-    importers.import_validation(validate_bytes(_csv(2500), max_bytes=10**8), db, dataset="d")
-    progress: list[tuple[int, int]] = []
+    importers.import_validation(validate_bytes(_csv(400)), db, dataset="d")
+    progress: list[int] = []
 
     def read(stream):
-        for part in iter(lambda: stream.read(64), ""):
+        for part in iter(lambda: stream.read(32), ""):
             for chunk in part.replace("\r", "\n").split("\n"):
                 if chunk.startswith("embedding ") and "/" in chunk:
-                    done, _, total = chunk.split()[1].partition("/")
-                    progress.append((int(done.replace(",", "")), int(total.replace(",", ""))))
+                    progress.append(int(chunk.split()[1].partition("/")[0].replace(",", "")))
 
-    proc = _univar("embed", "--batch-size", "32", db=db)
+    # `python -m univar embed` with 64-text write chunks (1024 by default), so that on two
+    # shared cores a kill lands after some chunks are stored within seconds, not minutes
+    small_chunks = ("import runpy, sys, univar.embed as e; e.WRITE_CHUNK = 64; "
+                    "sys.argv[0] = 'univar'; runpy.run_module('univar', run_name='__main__')")  # fmt: skip
+    args = ("embed", "--batch-size", "16")
+    proc = _univar(*args, db=db, python=("-c", small_chunks))
     threading.Thread(target=read, args=(proc.stderr,), daemon=True).start()
-    _wait(lambda: progress and progress[-1][0] >= 1024, proc)  # one chunk is being written
+    # progress 128: the second chunk is encoded, so the first one's write has finished
+    _wait(lambda: progress and progress[-1] >= 128, proc, timeout=300)
     _kill9(proc)
 
     cached = _one(db, "SELECT count(*) FROM embeddings")[0]
-    assert cached < 2500
-    rerun = _univar("embed", "--batch-size", "32", db=db)
+    assert 64 <= cached < 400
+    rerun = _univar(*args, db=db)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err[-800:]
-    assert f"embedding 0/{2500 - cached:,} new texts" in err  # only the rest is computed
-    assert _one(db, "SELECT count(*), count(DISTINCT (encoder_id, text_hash)) FROM embeddings") == (
-        2500,
-        2500,
-    )
+    assert f"embedding 0/{400 - cached:,} new texts" in err  # only the rest is computed
+    counts = _one(db, "SELECT count(*), count(DISTINCT (encoder_id, text_hash)) FROM embeddings")
+    assert counts == (400, 400)
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    """Until `path` exists (or the process has ended: then there is nothing left to kill)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay_s", [0.0, 0.4, 1.2])
-def test_kill_during_import_is_all_or_nothing(tmp_path, delay_s):
+@pytest.mark.parametrize(
+    "when, delay_s",
+    [("validated", 0.5), ("wal", 0.0), ("wal", 0.3)],
+    ids=["building-rows", "writing-wal", "checkpointing"],
+)
+def test_kill_during_import_is_all_or_nothing(tmp_path, when, delay_s):
     db = tmp_path / "import.duckdb"
     importers.import_validation(validate_bytes(_csv(3)), db, dataset="before")
     big = tmp_path / "big.csv"
@@ -130,6 +144,8 @@ def test_kill_during_import_is_all_or_nothing(tmp_path, delay_s):
 
     proc = _univar(*args, db=db)
     proc.stdout.readline()  # the summary line: validation is over, the write begins
+    if when == "wal":  # DuckDB writes the WAL as the transaction commits, then checkpoints
+        _wait_for_file(db.with_name(db.name + ".wal"), proc)
     time.sleep(delay_s)
     if proc.poll() is None:
         _kill9(proc)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, shared_file
+
 from univar import instruments, store
 from univar.errors import UserError
 
@@ -104,9 +104,9 @@ def test_bad_pvq_rr_file_writes_nothing(tmp_db, tmp_path, body, message):
     path.write_text(body, encoding="utf-8")
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         instruments.import_pvq_rr(path, tmp_db)
-    assert instruments.list_instruments(tmp_db).set_index("instrument").loc["pvq-rr"][
-        "with_text"
-    ] == 0
+    assert (
+        instruments.list_instruments(tmp_db).set_index("instrument").loc["pvq-rr"]["with_text"] == 0
+    )
 
 
 def test_bad_pvq_rr_jsonl_and_missing_file(tmp_db, tmp_path):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers_demo import copy_db, demo_template
+from streamlit.testing.v1 import AppTest
 
-from univar import instruments, overlays, plots_overlays, store, survey
+from univar import instruments, overlays, plots_overlays, projection, store, survey
 
 VALUEPRISM_SAMPLE = Path(__file__).parent / "data" / "valueprism_sample.csv"
 COLUMNS = "qa_id, dataset, model, language, question_id, question, answer, framework, value_code"
@@ -22,7 +25,7 @@ def db(tmp_db):
     rows = [
         ("a1", "d", "m1", "eng", "univar-portraits.01", "Q", "A", None, None),  # sdt
         ("a2", "d", "m1", "eng", "bank.x", "Q", "A", "Schwartz", "hed"),
-        ("a3", "d", "m1", "eng", "bank.y", "Q", "A", "Schwartz", "hed"),
+        ("a3", "d", "m1", "eng", "bank.y", "Q", "A", "schwartz", "hed"),  # any case
         ("b1", "d", "m2", "fra", "bank.z", "Q", "A", "Hofstede", "individualism"),
         ("b2", "e", "m2", "fra", "univar-portraits.03", "Q", "A", None, None),  # hed
         ("b3", "e", "m2", "fra", "valueprism.00001", "Q", "A", None, None),  # kindness
@@ -43,7 +46,7 @@ def test_frameworks_most_qas_first(db):
 def test_qa_values_in_any_framework(db):
     sch = overlays.qa_values(db).set_index("qa_id")
     assert sch.loc["a1", "value"] == "sdt" and sch.loc["a1", "value_name"].startswith("Self")
-    assert sch.loc["b2", "value"] == "hed" and sch.loc["a2", "value"] == "hed"
+    assert sch.loc["b2", "value"] == "hed" and sch.loc["a3", "value"] == "hed"
     assert pd.isna(sch.loc["b1", "value"]) and pd.isna(sch.loc["b3", "value"])
     vp = overlays.qa_values(db, "ValuePrism").set_index("qa_id")
     assert vp.loc["b3", "value"] == "kindness"  # the first value the situation supports
@@ -113,8 +116,13 @@ def test_profile_figure():
 
 def test_share_figure_on_the_circle_and_off_it():
     share = pd.DataFrame(
-        {"value": ["a", "b"], "value_name": ["A", "B"], "angle": [0.0, 180.0],
-         "n": [3, 1], "share": [0.75, 0.25]}  # fmt: skip
+        {
+            "value": ["a", "b"],
+            "value_name": ["A", "B"],
+            "angle": [0.0, 180.0],
+            "n": [3, 1],
+            "share": [0.75, 0.25],
+        }  # fmt: skip
     )
     fig = plots_overlays.share_figure(share).to_dict()
     assert fig["data"][0]["type"] == "barpolar" and list(fig["data"][0]["r"]) == [0.75, 0.25]
@@ -132,3 +140,39 @@ def test_instrument_highlight_rings_points():
     trace = fig["data"][0]
     assert trace["name"] == "PVQ-RR (2)" and list(trace["customdata"]) == ["a", "b"]
     assert trace["marker"]["color"] == "rgba(0,0,0,0)"
+
+
+@pytest.mark.slow
+def test_overlays_on_the_value_map_page(tmp_path_factory, tmp_path, monkeypatch):
+    """The real demo (five LLMs, MiniLM vectors): colour by Schwartz value, ring one
+    instrument's QAs, and the profile panel of a surveyed identity."""
+    db = copy_db(demo_template(tmp_path_factory), tmp_path)
+    monkeypatch.setenv("UNIVAR_DB", str(db))
+    monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())
+    instruments.ensure(db)
+    with store.transaction(db) as con:  # two gemini answers count as asked from portrait 01
+        con.execute(
+            "UPDATE qa_pairs SET question_id = 'univar-portraits.01' WHERE qa_id IN "
+            "(SELECT qa_id FROM qa_pairs WHERE model = 'gemini' ORDER BY qa_id LIMIT 2)"
+        )
+    answers = [(instruments.item_id(n), 0, str(1 + n % 6), None) for n in instruments.ITEM_VALUE]
+    survey.record(db, "univar-portraits", "gemini", "eng", answers)
+    survey.score(db, "univar-portraits", "gemini", "eng")
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=90)
+    at.run()
+    assert not at.exception, at.exception
+    at.selectbox(key="map_color_by").set_value("value").run()
+    at.selectbox(key="map_framework").set_value("Schwartz").run()
+    at.selectbox(key="map_instrument").set_value("univar-portraits").run()
+    at.selectbox(key="map_profile_identity").set_value("gemini$eng").run()
+    assert not at.exception, at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = {t.get("name") for t in specs[0]["data"] if t.get("meta") == "qa"}
+    assert "sdt" in names  # the two portrait QAs coloured by their item's value
+    ring = [t for t in specs[0]["data"] if t.get("meta") == "instrument"]
+    assert len(ring) == 1 and len(ring[0]["customdata"]) == 2
+    kinds = {s["data"][0]["type"] for s in specs[1:] if s["data"]}
+    assert {"scatterpolar", "barpolar"} <= kinds
+    radar = next(s for s in specs if s["data"] and s["data"][0]["type"] == "scatterpolar")
+    assert len(radar["data"][0]["theta"]) == 20  # 19 values, closed

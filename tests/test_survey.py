@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
-
-from conftest import shared_file
+from conftest import ROOT, shared_file
 from fault_server import FaultServer
+from streamlit.testing.v1 import AppTest
+
 from univar import instruments, overlays, store, survey
 from univar.errors import UserError
 
@@ -160,3 +162,10 @@ def test_pvq_rr_survey_against_local_smollm2(tmp_db, request):
     assert rated > 10  # a weak model, but a real one: many of its replies give a rating
     profile = overlays.survey_profile(tmp_db, ["openai/smollm2$eng"], "pvq-rr")
     assert len(profile) == 19 and profile["angle"].notna().all()
+
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60)
+    at.session_state["db"] = str(tmp_db)
+    at.run()
+    assert not at.exception, at.exception
+    radar = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert radar["name"] == "openai/smollm2$eng" and len(radar["theta"]) == 20

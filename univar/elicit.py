@@ -167,8 +167,10 @@ def _api_keys(config: ElicitConfig, api_key, translator_api_key) -> dict[str, st
     t_model, t_base = translate.translator_of(
         config.model, config.api_base, config.translator, config.translator_api_base
     )
-    t_key = keyring.resolve_api_key(t_model, translator_api_key or (
-        api_key if t_model == config.model else None)) or ("local" if t_base else None)  # fmt: skip
+    same_account = (keyring.provider_of(t_model), t_base) == (
+        keyring.provider_of(config.model), config.api_base)  # fmt: skip
+    t_explicit = translator_api_key or (api_key if same_account else None)
+    t_key = keyring.resolve_api_key(t_model, t_explicit) or ("local" if t_base else None)
     key = keyring.resolve_api_key(config.model, api_key) or ("local" if config.api_base else None)
     return {t_model: t_key, config.model: key}
 
@@ -201,7 +203,14 @@ async def _drive(engine: _Engine, units, done_ids, counters, progress) -> None:
                 progress(counters)
 
     n_workers = max(1, min(len(units), 2 * engine.cfg.concurrency))
-    await asyncio.gather(*(worker() for _ in range(n_workers)))
+    tasks = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:  # one failed (a write error, a raising callback): stop the rest
+        for task in tasks + list(engine.inflight.values()):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _summary(run_id, status, counters, engine: _Engine, elapsed) -> Summary:
@@ -212,7 +221,8 @@ def _summary(run_id, status, counters, engine: _Engine, elapsed) -> Summary:
         run_id=run_id, status=status, total=total, ok=done - failed, asked=done - cached,
         from_cache=cached, failed=failed, skipped=total - done, requests=engine.sent,
         attempts=engine.attempts, prompt_tokens=engine.prompt_tokens,
-        completion_tokens=engine.completion_tokens, cost=engine.cost, elapsed_s=elapsed,
+        completion_tokens=engine.completion_tokens, elapsed_s=elapsed,
+        cost=0.0 if engine.sent == 0 else engine.cost,  # nothing sent costs nothing
         per_language={lang: dataclasses.asdict(c) for (_, lang), c in counters.items()},
     )  # fmt: skip
 

@@ -125,7 +125,7 @@ def _write_items(con, instrument: str, rows: list[tuple[str, str | None, str, st
         ],
     )
     first = {}  # a question row holds one value: the first the item supports
-    for i, t, f, v, k in sorted(rows, key=lambda r: r[4] <= 0):
+    for i, t, f, v, _ in sorted(rows, key=lambda r: r[4] <= 0):
         if t:
             first.setdefault(i, (question_id(instrument, i), t, f, v, instrument))
     columns = ["question_id", "question", "framework", "value_code", "source"]
@@ -210,10 +210,9 @@ def import_pvq_rr(path, db=None) -> int:
     extra = sorted(set(items) - set(ITEM_VALUE))
     empty = sorted(n for n, t in items.items() if not t)
     if missing or extra or empty:
-        what = "missing" if missing else "unknown" if extra else "empty"
-        raise UserError(
-            f"{path.name}: PVQ-RR needs items 1-57 with text; {what} items {(missing or extra or empty)[:8]}"
-        )
+        what, which = next((w, x) for w, x in (("missing", missing), ("unknown", extra),
+                                               ("empty", empty)) if x)  # fmt: skip
+        raise UserError(f"{path.name}: PVQ-RR needs items 1-57 with text; {what} items {which[:8]}")
     ensure(db)
     rows = [(item_id(n), items[n], SCHWARTZ, c, 1) for n, c in ITEM_VALUE.items()]
     with store.transaction(db) as con:

@@ -1,7 +1,7 @@
 """Overlays on the value map, each one DuckDB query over the store.
 
-- the value dimension of each QA's question in a chosen framework (any framework: the QA's own
-  tag when it is in that framework, else the tag of the instrument item it was asked from);
+- the value dimension of each QA's question in a chosen framework (any framework: the value of
+  the instrument item it was asked from, else the QA's own tag when it is in that framework);
 - one instrument's QAs, to highlight them over the base map;
 - the share of a `model$language`'s QAs per value;
 - its survey profile (the 19 centred value scores of survey mode), in circle order.
@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from univar import instruments, store
 
-# The value of each QA in framework $fw. Items tagged with several values (ValuePrism) lend
-# the first one they support.
+# The value of each QA in framework $fw: its question's, where the question is an instrument
+# item (an item with several values, as in ValuePrism, lends the first it supports), else the
+# QA's own tag.
 _VALUE_OF_QA = """
 WITH item_value AS (
     SELECT question_id,
            coalesce(min(value_code) FILTER (WHERE keyed > 0), min(value_code)) AS value
     FROM instrument_items
-    WHERE framework = $fw AND question_id IS NOT NULL
+    WHERE lower(framework) = lower($fw) AND question_id IS NOT NULL
     GROUP BY question_id),
 tagged AS (
     SELECT q.qa_id, q.dataset, q.model, q.language, q.identity,
-           coalesce(CASE WHEN q.framework = $fw THEN q.value END, iv.value) AS value
+           coalesce(iv.value, CASE WHEN lower(q.framework) = lower($fw) THEN q.value END) AS value
     FROM qa q LEFT JOIN item_value iv USING (question_id)
     WHERE ($datasets IS NULL OR q.dataset IN (SELECT unnest($datasets))))
 """
@@ -33,15 +34,18 @@ tagged AS (
 
 def frameworks(db=None) -> list[str]:
     """Frameworks that tag at least one QA (directly or through an instrument item), most
-    QAs first."""
+    QAs first. Spellings differing in case are one framework, named as value_defs names it."""
     df = store.query_df(
         """
         WITH tags AS (
             SELECT qa_id, framework FROM qa WHERE framework IS NOT NULL
             UNION ALL
             SELECT qa_id, i.framework FROM qa JOIN instrument_items i USING (question_id))
-        SELECT framework, count(DISTINCT qa_id) AS n FROM tags
-        GROUP BY framework ORDER BY n DESC, framework
+        SELECT coalesce(any_value(d.framework), min(t.framework)) AS framework,
+               count(DISTINCT t.qa_id) AS n
+        FROM tags t LEFT JOIN (SELECT DISTINCT framework FROM value_defs) d
+             ON lower(d.framework) = lower(t.framework)
+        GROUP BY lower(t.framework) ORDER BY n DESC, framework
         """,
         path=db,
     )
@@ -56,7 +60,7 @@ def qa_values(db=None, framework: str = instruments.SCHWARTZ, *, datasets=None, 
         SELECT t.qa_id, t.identity, t.value, d.name AS value_name, d.angle
                {", p.x, p.y" if proj_key else ""}
         FROM tagged t
-        LEFT JOIN value_defs d ON d.framework = $fw AND d.code = t.value
+        LEFT JOIN value_defs d ON lower(d.framework) = lower($fw) AND d.code = t.value
         {points if proj_key else ""}
         ORDER BY t.qa_id"""
     params = {"fw": framework, "datasets": _list(datasets)}
@@ -116,7 +120,7 @@ def value_share(db=None, identity: str | None = None, framework=instruments.SCHW
             SELECT value, count(*) AS n FROM tagged
             WHERE value IS NOT NULL AND ($identity IS NULL OR identity = $identity)
             GROUP BY value),
-        defs AS (SELECT code, name, angle FROM value_defs WHERE framework = $fw)
+        defs AS (SELECT code, name, angle FROM value_defs WHERE lower(framework) = lower($fw))
         SELECT coalesce(c.value, d.code) AS value, coalesce(d.name, c.value) AS value_name,
                d.angle, coalesce(c.n, 0) AS n,
                coalesce(c.n, 0) / nullif(sum(c.n) OVER (), 0) AS share

@@ -19,7 +19,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
-from univar import instruments, registry, store, translate
+from univar import instruments, overlays, registry, store, translate
 from univar import secrets as keyring
 from univar.config import GenerationConfig, db_path, stable_hash
 from univar.elicit_plan import check_reachable
@@ -27,14 +27,8 @@ from univar.errors import UserError
 from univar.llm_client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
 from univar.request_cache import Writer, load_ok_replies
 
-SCALE = (
-    "Not like me at all",
-    "Not like me",
-    "A little like me",
-    "Moderately like me",
-    "Like me",
-    "Very much like me",
-)
+SCALE = ("Not like me at all", "Not like me", "A little like me", "Moderately like me",
+         "Like me", "Very much like me")  # fmt: skip
 # The project's own renderings of the scale, so answers in these languages parse without a
 # translator; other languages use the labels translated for the survey.
 LABELS: dict[str, tuple[str, ...]] = {
@@ -51,7 +45,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "rus": ("Совсем не похож на меня", "Не похож на меня", "Немного похож на меня",
             "Отчасти похож на меня", "Похож на меня", "Очень похож на меня"),
 }  # fmt: skip
-WORDS = {
+WORDS = {  # number words count only as the whole answer: "one" is common in sentences
     1: ("one", "un", "une", "eins", "uno", "一", "один"),
     2: ("two", "deux", "zwei", "dos", "二", "два"),
     3: ("three", "trois", "drei", "tres", "三", "три"),
@@ -178,7 +172,8 @@ def survey_items(db, instrument: str):
     """The items a survey asks: one row per item with text, in item order."""
     if instrument not in SURVEY_INSTRUMENTS:
         raise UserError(
-            f"instrument {instrument!r} has no 6-point portraits; use {' or '.join(SURVEY_INSTRUMENTS)}"
+            f"instrument {instrument!r} has no 6-point portraits; use "
+            + " or ".join(SURVEY_INSTRUMENTS)
         )
     df = instruments.items(db, instrument)
     if df["text"].isna().any():
@@ -332,19 +327,6 @@ def run(cfg: SurveyConfig, db=None, *, api_key: str | None = None, progress=None
                 " WHERE run_id = ?",
                 [status, json.dumps({"rated": counts, "sent": asker.sent}), run_id],
             )
-    return scores(db, cfg.instrument, models=[cfg.model], languages=list(cfg.languages))
-
-
-def scores(db=None, instrument: str | None = None, *, models=None, languages=None):
-    """Stored scores (instrument, model, language, identity, value_code, raw_mean, centred,
-    n_items), optionally of some models and languages."""
-    return store.query_df(
-        "SELECT instrument, model, language, model || '$' || language AS identity, value_code,"
-        " raw_mean, centred, n_items FROM survey_scores"
-        " WHERE (? IS NULL OR instrument = ?)"
-        " AND (? IS NULL OR model IN (SELECT unnest(?)))"
-        " AND (? IS NULL OR language IN (SELECT unnest(?)))"
-        " ORDER BY instrument, model, language, value_code",
-        [instrument, instrument, models, models, languages, languages],
-        path=db,
+    return overlays.survey_profile(
+        db, [f"{cfg.model}${lang}" for lang in cfg.languages], cfg.instrument
     )

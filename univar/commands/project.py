@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--language", action="append", help="only this language (repeatable)")
     parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    parser.add_argument("--out", help="also write the points (with their tags) to this CSV file")
+    parser.add_argument("--out", help="also write the points (qa_id, tags, x, y) to this CSV file")
 
 
 def run(args) -> int:
@@ -49,6 +49,6 @@ def run(args) -> int:
         + mapdata.summary(points, encoder.id)
     )
     if args.out:
-        points.to_csv(args.out, index=False)
+        points[[*mapdata.MAP_COLUMNS, "x", "y"]].to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     return 0

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+
 from univar import questions
 
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("load", help="upsert data/values.csv and data/questions.csv into the store")
+    load = sub.add_parser(
+        "load", help="upsert data/values.csv and data/questions.csv into the store"
+    )
     ls = sub.add_parser("list", help="print questions: all, N value-balanced, or a CSV file")
+    for action in (
+        load,
+        ls,
+    ):  # `questions load --db X` reads as naturally as `questions --db X load`
+        action.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     ls.add_argument("--questions", default="all", help="all, a number N or a CSV file")
     ls.add_argument("--framework", help="only this framework (case-insensitive)")
     ls.add_argument("--value", help="only this value code (case-insensitive)")

@@ -41,15 +41,15 @@ def _print_scores(df) -> None:
     if df.empty:
         print("no survey scores stored")
         return
-    table = df.pivot_table(index="value_code", columns="identity", values="centred")
+    table = df.pivot_table(index="value_name", columns="identity", values="centred", sort=False)
     print(table.round(2).to_string())
 
 
 def run(args: argparse.Namespace) -> int:
-    from univar import survey
+    from univar import overlays, survey
 
     if args.list:
-        _print_scores(survey.scores(args.db, args.instrument))
+        _print_scores(overlays.survey_profile(args.db, None, args.instrument))
         return 0
     if not args.model:
         raise UserError("--model is required (or use --list)")

@@ -1,0 +1,130 @@
+"""Translation both ways: the prompt, the cache keys, and the chain through a real loopback
+server whose 'translation' of TEXT into French is '[French] TEXT'."""
+
+from __future__ import annotations
+
+import pytest
+from fault_server import FaultServer
+
+from univar import elicit, questions, store, translate
+from univar.config import ElicitConfig
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with FaultServer() as answers, FaultServer() as translator:
+        yield answers, translator
+
+
+@pytest.fixture
+def fs(servers):
+    for s in servers:
+        s.mode, s.fail_every, s.delay_s = "ok", 0, 0.0
+        s.script.clear()
+        s.reset_counters()
+    return servers
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return questions.select_questions(None, 4)
+
+
+def test_prompt_is_plain_and_greedy():
+    req = translate.request("Is honesty important?", "eng", "fra", "openai/m", None)
+    assert req.purpose == "translate" and req.messages == (
+        ("user", "Translate the following text from English to French. Reply with the "
+                 "translation only.\n\nIs honesty important?"),
+    )  # fmt: skip
+    params = dict(req.params)
+    assert params["temperature"] == 0.0 and params["max_tokens"] >= 64
+    back = translate.request("Est-ce important ?", "fra", "eng", "openai/m", None)
+    assert "from French to English" in back.messages[0][1]
+
+
+def test_cache_key_changes_with_text_direction_and_translator():
+    base = translate.request("Hello", "eng", "fra", "openai/m", None)
+    assert base.key == translate.request("Hello", "eng", "fra", "openai/m", None).key
+    others = [
+        translate.request("Hello!", "eng", "fra", "openai/m", None),
+        translate.request("Hello", "eng", "deu", "openai/m", None),
+        translate.request("Hello", "eng", "fra", "openai/n", None),
+        translate.request("Hello", "eng", "fra", "openai/m", "http://127.0.0.1:1/v1"),
+    ]
+    assert len({base.key, *(o.key for o in others)}) == 5
+
+
+def test_translator_defaults_to_the_elicited_model():
+    assert translate.translator_of("openai/a", "http://x/v1", None, None) == (
+        "openai/a",
+        "http://x/v1",
+    )
+    assert translate.translator_of("openai/a", "http://x/v1", "openai/t", "http://y/v1") == (
+        "openai/t", "http://y/v1")  # fmt: skip
+    assert translate.label("openai/t", None) == "openai/t"
+
+
+def test_clean_drops_wrapping_quotes_only():
+    assert translate.clean('  "Bonjour"\n') == "Bonjour"
+    assert translate.clean("« Salut »") == "Salut"
+    assert translate.clean('Il a dit "oui"') == 'Il a dit "oui"'
+
+
+def _config(answers, bank, **kw):
+    return ElicitConfig(
+        model="openai/fake", api_base=answers.api_base, languages=("eng", "fra", "zho"),
+        question_ids=tuple(q.question_id for q in bank), retry_base_s=0.01, **kw,
+    )  # fmt: skip
+
+
+def test_round_trip_fills_english_columns_and_records_the_translator(tmp_db, fs, bank):
+    answers, _ = fs
+    elicit.run(_config(answers, bank), tmp_db, questions=bank)
+    with store.connect(tmp_db) as con:
+        got = con.execute(
+            "SELECT language, question, answer, question_en, answer_en, translator "
+            "FROM qa WHERE question_id = ? ORDER BY language",
+            [bank[0].question_id],
+        ).fetchall()
+    (eng, fra, zho) = got
+    q = bank[0].question
+    assert eng == ("eng", q, eng[2], q, eng[2], None)  # English is never translated
+    assert fra[1] == f"[French] {q}" and fra[3] == f"[English] [French] {q}"
+    assert fra[2] == f"My answer to '[French] {q}' is: it depends on the situation."
+    assert fra[4] == f"[English] {fra[2]}"
+    assert zho[1] == f"[Chinese (Simplified)] {q}"
+    assert fra[5] == zho[5] == f"openai/fake@{answers.api_base}"
+
+
+def test_a_separate_translator_gets_only_translations(tmp_db, fs, bank):
+    answers, translator = fs
+    cfg = _config(answers, bank, translator="openai/translator",
+                  translator_api_base=translator.api_base, samples=2)  # fmt: skip
+    summary = elicit.run(cfg, tmp_db, questions=bank)
+    assert summary.failed == 0
+    # 4 questions x 2 languages: out once and back once whatever the samples; answers
+    # are alike across samples here, so each is translated back once
+    assert translator.requests == 4 * 2 * 3
+    assert answers.requests == 4 * 3 * 2
+    assert all("Translate the following" in b["messages"][0]["content"] for b in translator.bodies)
+    assert not any("Translate" in b["messages"][0]["content"] for b in answers.bodies)
+    with store.connect(tmp_db) as con:
+        labels = con.execute("SELECT DISTINCT translator FROM qa_pairs WHERE language <> 'eng'"
+                             ).fetchall()  # fmt: skip
+    assert labels == [(f"openai/translator@{translator.api_base}",)]
+
+
+def test_failed_translation_is_an_error_row_that_a_rerun_repairs(tmp_db, fs, bank):
+    answers, _ = fs
+    cfg = _config(answers, bank[:1], max_retries=0)
+    answers.script = ["500"]  # the first request: English -> French of the question
+    cfg = ElicitConfig(**{**cfg.__dict__, "languages": ("fra",)})
+    first = elicit.run(cfg, tmp_db, questions=bank)
+    assert first.failed == 1
+    with store.connect(tmp_db) as con:
+        [(status, error)] = con.execute("SELECT status, error FROM qa_pairs").fetchall()
+    assert status == "error" and error.startswith("translating the question English->French")
+    again = elicit.run(cfg, tmp_db, questions=bank)
+    assert again.ok == 1 and again.failed == 0
+    with store.connect(tmp_db) as con:
+        assert con.execute("SELECT count(*) FROM qa").fetchone()[0] == 1
