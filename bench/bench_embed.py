@@ -51,16 +51,18 @@ def run_bench(n: int = 3000, repeats: int = 2, batch_size: int = 64) -> dict:
     encoder = load_encoder()
     model = encoder.model
     model.encode(texts[:64], batch_size=batch_size)  # warm-up: first call pays one-time costs
-    plain, first = [], []
+    plain, first, plain_cpu, first_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
             plain.append(time.perf_counter() - t)
+            plain_cpu.append(time.process_time() - c)
             db = Path(tmp) / f"bench{r}.duckdb"
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             embed_texts(texts, encoder, db, batch_size=batch_size)
             first.append(time.perf_counter() - t)
+            first_cpu.append(time.process_time() - c)
         cached = []
         for _ in range(3):
             t = time.perf_counter()
@@ -74,6 +76,8 @@ def run_bench(n: int = 3000, repeats: int = 2, batch_size: int = 64) -> dict:
         "univar_cached_s": round(min(cached), 4),
     }
     result["first_vs_plain"] = round(result["univar_first_s"] / result["plain_s"], 3)
+    # CPU time (all threads): steadier than wall time when other processes share the cores
+    result["first_vs_plain_cpu"] = round(min(first_cpu) / min(plain_cpu), 3)
     result["cached_speedup"] = round(result["plain_s"] / max(result["univar_cached_s"], 1e-9), 1)
     result["goals_met"] = result["first_vs_plain"] <= 1.2 and result["cached_speedup"] >= 20
     return result

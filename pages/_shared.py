@@ -32,13 +32,14 @@ def current_encoder_name() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def encoder_handle(name: str) -> embed.LazyEncoder:
+def encoder_handle(name: str, trust_remote_code: bool = False) -> embed.LazyEncoder:
     """One encoder per name per server; its model loads on the first text it must embed."""
-    return embed.LazyEncoder(name)
+    return embed.LazyEncoder(name, trust_remote_code=trust_remote_code)
 
 
 def current_encoder() -> embed.LazyEncoder:
-    return encoder_handle(current_encoder_name())
+    trust = bool(st.session_state.get("encoder_trust_remote_code"))
+    return encoder_handle(current_encoder_name(), trust)
 
 
 @st.cache_resource(show_spinner="Loading the demo dataset ...")
@@ -96,6 +97,12 @@ def sidebar() -> None:
                 placeholder="e.g. CAiRE/UniVaR-lambda-5 (needs network) or a local folder",
             ).strip()
             name = typed or name
+            st.checkbox(
+                "Run the encoder's own code (trust_remote_code)",
+                key="encoder_trust_remote_code",
+                help="Some models, such as CAiRE/UniVaR-lambda-5, ship Python code that runs "
+                "when they load. Allow it only for models you trust.",
+            )
         else:
             name = picked
         if name != st.session_state.encoder:

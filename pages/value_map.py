@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder
-from univar import distances, instruments, mapdata, overlays, plots, plots_overlays
+from univar import demo, distances, instruments, mapdata, overlays, plots, plots_overlays
 from univar.config import ProjectionConfig
 from univar.datasets import uploaded as uploaded_datasets
 from univar.errors import UserError
@@ -90,6 +90,11 @@ if not opts.n_qa:
         "and they appear here."
     )
     st.stop()
+if demo.DEMO_DATASET in opts.datasets:
+    st.caption(
+        "Includes the demo dataset: answers of two small local LLMs (real, but weak). "
+        "Where it comes from: *Data & provenance*."
+    )
 
 left, middle, right, finder = st.columns([3, 3, 2, 2])
 keep_valid("map_models", opts.models)

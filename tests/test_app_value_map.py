@@ -170,3 +170,13 @@ def test_selected_from_event_reads_qa_ids_and_skips_centroids():
     assert mapdata.selected_from_event(event) == ["qa1", "qa2"]
     assert mapdata.selected_from_event(None) == []
     assert mapdata.selected_from_event({"selection": {"points": []}}) == []
+
+
+def test_about_page_lists_datasets_with_their_provenance(db):
+    at = run_app()
+    at.switch_page(str(Path(APP).parent / "pages" / "about.py")).run()
+    assert not at.exception
+    assert at.title[0].value == "Data & provenance"
+    assert any(m.value == "#### demo · demo" for m in at.markdown)
+    assert any("60 QA pairs · 5 models · 1 languages" in c.value for c in at.caption)
+    assert at.json[0].value  # the provenance, as stored

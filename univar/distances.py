@@ -12,12 +12,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from univar import registry
 from univar.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS = {
     "cosine": "centroid cosine distance",
@@ -74,6 +77,8 @@ def group_matrix(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Square, symmetric distance matrix between the groups of `frame[by]` (labels sorted)."""
+    import pandas as pd
+
     if by not in GROUPINGS:
         raise UserError(f"group by must be one of {', '.join(GROUPINGS)}, got {by!r}")
     if metric not in METRICS:
@@ -134,6 +139,7 @@ def cluster_order(matrix: pd.DataFrame, method: str = "average") -> list[str]:
 def dendrogram(matrix: pd.DataFrame, method: str = "average") -> pd.DataFrame:
     """The dendrogram as line segments: link, x, y (four points per link, scipy's layout:
     leaf i at x = 5 + 10 i, y = merge height), plus the leaves as rows with link = -1."""
+    import pandas as pd
     from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
     tree = scipy_dendrogram(_linkage(matrix, method), no_plot=True, labels=list(matrix.index))
@@ -155,6 +161,8 @@ def dendrogram(matrix: pd.DataFrame, method: str = "average") -> pd.DataFrame:
 def near_far_pairs(frame, vectors, identity_a: str, identity_b: str, k: int = 5) -> pd.DataFrame:
     """The k nearest and k farthest pairs (one QA of each identity, same question), by cosine
     distance: kind, question, answer_a, answer_b (English), their originals and distance."""
+    import pandas as pd
+
     key = frame["question_id"].fillna(frame["question_en"])
     x = _normalise(vectors)
     pos = pd.Series(np.arange(len(frame)), index=frame.index)
@@ -196,6 +204,8 @@ class IWResult:
 
 def read_iw_coordinates(source) -> pd.DataFrame:
     """language (ISO 639-3), x, y from a CSV path, bytes or file: one row per language."""
+    import pandas as pd
+
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     elif isinstance(source, str | Path) and not Path(source).is_file():
@@ -223,6 +233,7 @@ def iw_correlation(matrix: pd.DataFrame, coords: pd.DataFrame, permutations: int
                    seed: int = 0) -> IWResult:  # fmt: skip
     """Correlation of value-map distances between languages with their distances on the
     Inglehart-Welzel map (Euclidean on the user's x, y)."""
+    import pandas as pd
     from scipy.spatial.distance import pdist, squareform
     from scipy.stats import spearmanr
 

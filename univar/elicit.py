@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from univar import registry, translate
+from univar import registry, store, translate
 from univar import secrets as keyring
 from univar.config import ElicitConfig, db_path, stable_hash
 from univar.elicit_plan import (
@@ -192,7 +192,7 @@ async def _drive(engine: _Engine, units, done_ids, counters, progress) -> None:
                 row = await engine.unit(u, tally)
                 if row is None:
                     continue
-                engine.writer.qa(row)
+                await asyncio.wrap_future(engine.writer.qa(row))  # on disk before it counts
                 c.done += 1
                 c.failed += row["status"] == "error"
                 c.cached += row["status"] == "ok" and tally.sent == 0
@@ -248,6 +248,8 @@ async def arun(
     config_json = keyring.redact(json.dumps(dataclasses.asdict(config), default=str), keys)
     writer = Writer(db_path(db))
     con = writer.connection()  # the writer's connection serves the run's first transaction
+    lock = store.write_lock(db)  # another session's run writes the same rows: take turns
+    lock.acquire()
     con.execute("BEGIN TRANSACTION")
     try:
         register(con, qs.values())
@@ -265,9 +267,11 @@ async def arun(
         done_ids = load_done_qa(con, config.dataset, config.model)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        store.rollback(con)
         writer.close()
         raise
+    finally:
+        lock.release()
     writer.start()
     engine = _Engine(config, run_id, writer, cache, keys, api_keys, cancel)
     counters = {(config.model, lang): Counters() for lang in config.languages}

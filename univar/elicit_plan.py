@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from univar import registry, store, translate
 from univar.config import ElicitConfig, db_path, stable_hash
 from univar.errors import UserError
+from univar.importers import check_dataset_name
 from univar.llm_client import Request, import_litellm
 from univar.questions import Question, read_bank
 from univar.request_cache import load_done_qa, load_ok_replies
@@ -171,6 +172,7 @@ def _check_dataset_settings(config: ElicitConfig, db) -> None:
 def prepare(config: ElicitConfig, db, questions=None, *, reach: bool = True):
     """Every check on the job's input; returns its questions by id. Writes nothing."""
     registry.check_model_string(config.model)
+    check_dataset_name(config.dataset)  # the rule imports and renames follow
     if config.translator:
         registry.check_model_string(config.translator)
     for code in config.languages:

@@ -242,7 +242,7 @@ def _save(db, encoder_id: str, hashes: list[str], vecs: np.ndarray) -> None:
             "vector": pa.ListArray.from_arrays(offsets, pa.array(vecs.reshape(-1))),
         }
     )
-    with store.connect(db) as con:
+    with store.transaction(db) as con:  # its write lock: two sessions may embed one text
         con.register("new_vectors", table)
         con.execute("INSERT OR IGNORE INTO embeddings SELECT * FROM new_vectors")
 

@@ -7,8 +7,10 @@ centroid by a line and labelled with the model's name.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+import re
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -78,24 +80,22 @@ def hover_chars(n_points: int) -> int:
     return int(max(40, min(280, HOVER_BUDGET / max(n_points, 1) / 2)))
 
 
+@functools.lru_cache(maxsize=8)
+def _wrapper(width: int) -> re.Pattern:
+    # up to `width` characters ending before a space, or one word longer than that
+    return re.compile(rf"\S.{{0,{width - 1}}}(?=\s|$)|\S+")
+
+
 def _cut(text, limit: int, wrap: int) -> str:
-    """One line of hover text: whitespace collapsed, cut at `limit`, wrapped, HTML-escaped."""
+    """One hover field: whitespace collapsed, cut at `limit`, wrapped, HTML-escaped."""
     if not isinstance(text, str):
         return ""
     text = " ".join(text[: limit + 40].split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    if len(text) <= wrap:
-        return html.escape(text)
-    lines, line = [], ""
-    for word in text.split(" "):  # wrap on words so a hover box stays narrow
-        if line and len(line) + len(word) > wrap:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    lines.append(line)
-    return "<br>".join(html.escape(x) for x in lines)
+    if len(text) > wrap:  # one regex pass: hovers of 100,000 points are built in seconds
+        text = "\n".join(_wrapper(wrap).findall(text))
+    return html.escape(text, quote=False).replace("\n", "<br>")
 
 
 HOVER_TEMPLATE = (

@@ -8,6 +8,7 @@ final, an 'error' row is replaced by the next attempt's result (a rerun retries 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -99,10 +100,15 @@ class Writer(threading.Thread):
         self._final = None  # called with the write error (or None) -> (sql, params)
 
     def request(self, req: Request, reply: Reply, run_id: str) -> None:
-        self.q.put((_REQUEST_SQL, request_row(req, reply, run_id)))
+        self.q.put((_REQUEST_SQL, request_row(req, reply, run_id), None))
 
-    def qa(self, row: dict) -> None:
-        self.q.put((_QA_SQL, [row.get(c) for c in QA_COLUMNS]))
+    def qa(self, row: dict) -> concurrent.futures.Future:
+        """Queue a QA row; the future resolves once it (and every reply queued before it, its
+        own requests included) is committed. Awaiting it is the engine's back-pressure: a
+        QA pair is finished only when it is on disk."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self.q.put((_QA_SQL, [row.get(c) for c in QA_COLUMNS], done))
+        return done
 
     def _release(self) -> None:
         if self._file is not None:
@@ -119,9 +125,13 @@ class Writer(threading.Thread):
         return self._con
 
     def _write(self, work: list) -> None:
+        with store.write_lock(self.db):  # threads of one process take turns: see store
+            self._commit(work)
+
+    def _commit(self, work: list) -> None:
         con = self.connection()
         by_sql: dict[str, dict] = {}
-        for sql, params in work:  # a key once per statement: DuckDB refuses a double update
+        for sql, params, _ in work:  # a key once per statement: DuckDB refuses a double update
             by_sql.setdefault(sql, {})[params[0]] = params
         con.execute("BEGIN TRANSACTION")
         try:
@@ -163,6 +173,11 @@ class Writer(threading.Thread):
                         log.error("writing to %s failed: %s", self.db, exc)
                         self.error = exc
                         self._release()
+                for *_, done in work:
+                    if done is not None and self.error is None:
+                        done.set_result(None)
+                    elif done is not None:
+                        done.set_exception(self.error)
                 if len(work) < len(items):
                     self._run_final()
                     return

@@ -189,6 +189,7 @@ MIGRATIONS: list[str] = [
 
 _LOCK_WORDS = ("lock", "Conflicting lock", "Could not set lock")
 _init_lock = threading.Lock()
+_write_locks: dict[Path, threading.RLock] = {}
 
 
 class StoreError(RuntimeError):  # not UserError: the input was fine
@@ -276,15 +277,32 @@ def connect(
         con.close()
 
 
+def write_lock(path: str | Path | None = None) -> threading.RLock:
+    """This process's lock on one file's write transactions. Threads share one DuckDB
+    instance per file, whose optimistic transactions fail when two write the same rows
+    ('Conflict on update', or 'duplicate key' at COMMIT): two app sessions eliciting one
+    model, or importing while a job writes, take turns here instead of failing."""
+    path = db_path(path).resolve()
+    with _init_lock:
+        return _write_locks.setdefault(path, threading.RLock())
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK unless DuckDB already did (a failed COMMIT rolls back by itself, and the
+    'no transaction is active' error would hide the one that matters)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
+
+
 @contextlib.contextmanager
 def transaction(path: str | Path | None = None, **kw) -> Iterator[duckdb.DuckDBPyConnection]:
     """All or nothing: commits when the block ends, rolls back on any exception."""
-    with connect(path, **kw) as con:
+    with connect(path, **kw) as con, write_lock(path):
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         con.execute("COMMIT")
 

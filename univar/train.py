@@ -25,9 +25,11 @@ from univar.errors import UserError
 from univar.losses import LOSSES
 from univar.train_loop import CHECKPOINT, CURVE_FILE
 from univar.train_models import MODES, TrainedEncoder, load_trained  # noqa: F401 (public API)
-from univar.views import Split, dataset_names, load_value_fulcra  # noqa: F401 (public API)
+from univar.views import Split, dataset_sizes, load_value_fulcra  # noqa: F401 (public API)
 
 DEFAULT_LR = {"full": 3e-5, "lora": 5e-4, "head": 1e-3}
+# A head sees cheap steps and needs many; a transformer learns in about one pass (the paper: 3).
+DEFAULT_EPOCHS = {"full": 1.0, "lora": 1.0, "head": 50.0}
 
 Progress = Callable[[dict], None]
 
@@ -38,7 +40,7 @@ class TrainConfig:
 
     mode: str = "lora"
     lam: int = 5  # most QAs in one view (the paper's lambda)
-    epochs: float = 1.0  # one epoch draws about every training QA once
+    epochs: float | None = None  # one epoch draws about every training QA once; None: by mode
     steps: int | None = None  # overrides epochs
     batch_size: int = 32  # views per step: two per identity picked
     lr: float | None = None  # None: DEFAULT_LR of the mode
@@ -61,7 +63,7 @@ class TrainConfig:
         checks = [
             (self.mode in MODES, f"mode must be full, lora or head, got {self.mode!r}"),
             (1 <= self.lam <= 256, f"lambda must be in [1, 256], got {self.lam}"),
-            (0 < self.epochs <= 1000, f"epochs must be in (0, 1000], got {self.epochs}"),
+            (0 < self.n_epochs <= 1000, f"epochs must be in (0, 1000], got {self.epochs}"),
             (self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (
                 4 <= self.batch_size <= 4096,
@@ -81,6 +83,10 @@ class TrainConfig:
                 raise UserError(message)
         if self.split:
             self.held_out()  # validates the fraction
+
+    @property
+    def n_epochs(self) -> float:
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.mode, 1.0)
 
     @property
     def learning_rate(self) -> float:
@@ -118,11 +124,26 @@ def estimate(cfg: TrainConfig, n_qas: int, n_identities: int = 2) -> dict:
 
     sampler = ViewSampler([str(i % max(n_identities, 2)) for i in range(2)], cfg.lam)
     per_epoch = sampler.steps_per_epoch(n_qas, cfg.batch_size // 2)
-    steps = cfg.steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    steps = cfg.steps or max(1, math.ceil(cfg.n_epochs * per_epoch))
     seconds = steps * cfg.batch_size * CPU_SECONDS_PER_VIEW[cfg.mode]
     if cfg.mode == "head":
         seconds += n_qas / CPU_EMBED_QAS_PER_S  # an upper bound: cached vectors cost nothing
     return {"steps": steps, "steps_per_epoch": per_epoch, "cpu_seconds": seconds}
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    """A fresh directory under out/encoders/ named by mode, lambda and time."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return embed.PROJECT_ROOT / "out" / "encoders" / f"{cfg.mode}-lambda{cfg.lam}-{stamp}"
+
+
+def trained_runs(root=None) -> list[Path]:
+    """Finished trained encoders under out/encoders/ (newest first), then the shipped one."""
+    root = Path(root) if root else embed.PROJECT_ROOT / "out" / "encoders"
+    found = [p.parent for p in root.glob(f"*/{embed.TRAINED_MARKER}")] if root.is_dir() else []
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    shipped = embed.shipped_encoder()
+    return found + ([shipped] if shipped else [])
 
 
 def read_curve(out) -> list[dict]:

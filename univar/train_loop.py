@@ -205,7 +205,7 @@ def run(cfg, out: Path, db, dist: Dist, *, resume, progress, should_stop, show_b
     frame = _training_frame(cfg, db)
     sampler = ViewSampler(list(frame["identity"]), cfg.lam, cfg.seed)
     per_epoch = sampler.steps_per_epoch(len(frame), cfg.batch_size // 2 * dist.world)
-    total = cfg.steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    total = cfg.steps or max(1, math.ceil(cfg.n_epochs * per_epoch))
     torch.manual_seed(cfg.seed)  # the initial LoRA / head weights
     module, forward = _build(cfg, frame, db, dist, report)
     steps = _Steps(cfg, module, total, out, dist)

@@ -86,11 +86,13 @@ def load_value_fulcra(path, db=None, dataset: str = "value_fulcra") -> int:
     return len(pairs)
 
 
-def dataset_names(db=None) -> list[str]:
-    """Datasets that hold usable QA pairs."""
+def dataset_sizes(db=None) -> dict[str, int]:
+    """Usable QA pairs per dataset."""
     with store.connect(db) as con:
-        rows = con.execute("SELECT DISTINCT dataset FROM qa ORDER BY dataset").fetchall()
-    return [r[0] for r in rows]
+        rows = con.execute(
+            "SELECT dataset, count(*) FROM qa GROUP BY dataset ORDER BY dataset"
+        ).fetchall()
+    return {name: int(n) for name, n in rows}
 
 
 # --- the split -------------------------------------------------------------------------------

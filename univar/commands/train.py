@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory for the encoder and checkpoints")
     parser.add_argument("--mode", choices=("full", "lora", "head"), default="lora")
     parser.add_argument("--lambda", dest="lam", type=int, default=5, help="most QAs in one view")
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument(
+        "--epochs", type=float, help="passes over the training QAs (default: 50 head, 1 others)"
+    )
     parser.add_argument("--steps", type=int, help="train this many steps (overrides --epochs)")
     parser.add_argument("--batch-size", type=int, default=32, help="views per step (even)")
     parser.add_argument(

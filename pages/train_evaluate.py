@@ -1,0 +1,174 @@
+"""Train & evaluate: train a UniVaR value encoder on the QA pairs in the database (in the
+background, with its loss curve), then measure how well encoders tell LLMs apart from a single
+answer, as the paper does: k-NN and a linear probe on held-out QAs, a results table and a
+confusion matrix."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from univar import embed, evaluate, plots_eval, train
+from univar.errors import UserError
+
+try:
+    from pages._shared import current_db
+except ImportError:  # the page on its own, without the app's sidebar
+    from univar.config import db_path
+
+    def current_db() -> str:
+        return st.session_state.get("db") or str(db_path())
+
+
+db = current_db()
+MODES = {
+    "head": "Projection head (fast on a CPU: minutes)",
+    "lora": "LoRA adapter (small file; wants a GPU)",
+    "full": "Full fine-tuning (largest file; wants a GPU)",
+}
+
+
+@st.cache_resource(show_spinner="Looking for a GPU ...")
+def hardware() -> dict:
+    return train.cuda_info()
+
+
+def hardware_notice() -> dict:
+    info = hardware()
+    if info["cuda"]:
+        st.success(f"GPU found: {info['name']} (x{info['devices']}). Training uses CUDA with bf16.")
+    else:
+        st.info(
+            "No CUDA GPU here: training runs on the CPU. Time estimates come from throughput "
+            "measured on a 2-core machine; the projection head is the quick choice."
+        )
+    return info
+
+
+def training_form(sizes: dict, info: dict) -> None:
+    datasets = st.multiselect("Train on", list(sizes), default=list(sizes), key="te_datasets")
+    mode = st.radio("Mode", list(MODES), format_func=MODES.get, horizontal=True, key="te_mode")
+    a, b, c, d = st.columns(4)
+    lam = a.number_input("λ (most QAs per view)", 1, 80, 5, key="te_lambda")
+    epochs = b.number_input("Epochs", 0.1, 500.0, train.DEFAULT_EPOCHS[mode], key=f"te_ep_{mode}")
+    batch = c.number_input("Views per step", 4, 512, 32, step=2, key="te_batch")
+    temperature = d.number_input("Temperature", 0.01, 1.0, 0.05, format="%.3f", key="te_temp")
+    hold_out = st.checkbox(
+        "Hold out 20% of the questions, so Evaluate (question split) measures unseen ones",
+        value=True,
+        key="te_hold_out",
+    )
+    out = st.text_input("Output folder (empty: a new folder under out/encoders/)", key="te_out")
+    try:
+        cfg = train.TrainConfig(
+            mode=mode, lam=int(lam), epochs=float(epochs), batch_size=int(batch),
+            temperature=float(temperature), datasets=tuple(datasets),
+            split="question" if hold_out else None,
+        )  # fmt: skip
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    n_qas = sum(sizes[name] for name in datasets)
+    est = train.estimate(cfg, n_qas)
+    where = "on the GPU: much less" if info["cuda"] else "on this CPU"
+    st.caption(
+        f"{n_qas:,} QA pairs · {est['steps']:,} steps ({est['steps_per_epoch']:,} per epoch) · "
+        f"about {est['cpu_seconds'] / 60:.0f} min of CPU time ({where})."
+    )
+    running = st.session_state.get("te_job") is not None and st.session_state.te_job.running
+    if st.button("Start training", type="primary", disabled=running, key="te_start"):
+        try:
+            st.session_state.te_job = train.TrainJob(cfg, out or train.default_out(cfg), db)
+        except UserError as exc:
+            st.error(str(exc))
+
+
+def job_panel() -> None:
+    job = st.session_state.get("te_job")
+    if job is None:
+        return
+
+    @st.fragment(run_every=2.0 if job.running else None)
+    def progress() -> None:
+        snap = job.snapshot()
+        if snap["error"]:
+            st.error(f"Training failed: {snap['error']}")
+        elif snap["running"]:
+            total = max(snap.get("total") or 1, 1)
+            step = min(snap.get("step") or 0, total)
+            eta = snap.get("eta_s")
+            st.progress(step / total, text=f"{snap['stage']}: step {step:,} of {total:,}"
+                        + (f" · about {eta / 60:.1f} min left" if eta else ""))  # fmt: skip
+            st.button("Stop (keeps a checkpoint to resume)", on_click=job.stop, key="te_stop")
+        else:
+            result = snap["result"] or {}
+            status = result.get("training", {}).get("status", "done")
+            st.success(f"Training {status}: `{job.out}`")
+            if status == "done" and st.button("Use this encoder for maps", key="te_use"):
+                st.session_state.encoder = str(job.out)
+        st.plotly_chart(plots_eval.loss_curve_figure(snap["curve"]), key="te_curve")
+        if not snap["running"] and st.session_state.get("te_polling"):
+            st.session_state.te_polling = False
+            st.rerun()  # the whole page: stop polling, list the new encoder
+        st.session_state.te_polling = snap["running"]
+
+    progress()
+
+
+def evaluation_panel(sizes: dict) -> None:
+    runs = [str(p) for p in train.trained_runs()]
+    choices = list(dict.fromkeys([*runs, *embed.encoder_choices()]))
+    with st.form("te_eval_form"):
+        encoders = st.multiselect(
+            "Encoders", choices, default=choices[:1],
+            help="Each trained encoder brings its base along; TF-IDF is always measured.",
+        )  # fmt: skip
+        extra = st.text_input("Another encoder (path or name)")
+        a, b, c, d = st.columns(4)
+        split = a.radio("Split", ["question", "random"], horizontal=True,
+                        help="question: test questions never seen in training (stricter); "
+                        "random: per-QA, as in the paper")  # fmt: skip
+        target = b.selectbox("Predict", list(evaluate.TARGETS))
+        k = c.number_input("k (neighbours)", 1, 500, 50)
+        datasets = d.multiselect("Datasets", list(sizes), default=list(sizes))
+        go = st.form_submit_button("Evaluate", type="primary")
+    if go:
+        names = [*encoders, *([extra.strip()] if extra.strip() else [])]
+        try:
+            with st.spinner("Embedding and fitting (embeddings are cached for next time) ..."):
+                st.session_state.te_report = evaluate.evaluate(
+                    names, db, split=split, k=int(k), target=target, datasets=datasets or None,
+                    tfidf=True,
+                )  # fmt: skip
+        except UserError as exc:
+            st.error(str(exc))
+    report = st.session_state.get("te_report")
+    if report is None:
+        return
+    st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_table")
+    left, right = st.columns(2)
+    left.plotly_chart(plots_eval.results_figure(report.table), key="te_results")
+    names = list(dict.fromkeys(report.table["encoder"]))
+    pick = right.selectbox("Confusion matrix of", names, format_func=plots_eval.short_name)
+    method = right.radio("Method", list(evaluate.METHODS), horizontal=True, key="te_cm_method")
+    right.plotly_chart(
+        plots_eval.confusion_figure(evaluate.confusion(report, pick, method)), key="te_confusion"
+    )
+
+
+st.title("Train & evaluate")
+st.caption(
+    "A UniVaR encoder learns to place answers by the value system behind them (the "
+    "model$language that gave them) rather than by topic. Evaluate measures that: from one "
+    "answer, which LLM gave it?"
+)
+hw = hardware_notice()
+sizes = train.dataset_sizes(db)
+if not sizes:
+    st.warning("The database holds no QA pairs yet: elicit or upload some first.")
+    st.stop()
+train_tab, eval_tab = st.tabs(["Train", "Evaluate"])
+with train_tab:
+    training_form(sizes, hw)
+    job_panel()
+with eval_tab:
+    evaluation_panel(sizes)
