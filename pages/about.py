@@ -31,7 +31,7 @@ for row in overview.to_dict("records"):
             f"{row['languages']:,} languages · added {row['created_at']:%Y-%m-%d %H:%M}"
         )
         provenance = json.loads(row["provenance"]) if row["provenance"] else None
-        if row["kind"] == "demo" and provenance:
+        if row["kind"] == "demo" and provenance and provenance.get("models"):
             st.markdown(
                 f"Models: **{', '.join(provenance.get('models', []))}** · languages: "
                 f"**{', '.join(provenance.get('languages', []))}** · exported "

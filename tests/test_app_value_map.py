@@ -28,7 +28,7 @@ class CountingPCA:
         return projection.PCAProjector().fit_transform(vectors, config)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def umap(monkeypatch):
     fake = CountingPCA()
     monkeypatch.setitem(projection.PROJECTORS, "umap", fake)

@@ -10,10 +10,10 @@ import io
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from univar import cli, importers, registry, store
+from univar import cli, datasets, importers, registry, store
 from univar.config import ElicitConfig
 from univar.elicit_plan import prepare
 from univar.errors import UserError
@@ -47,9 +47,21 @@ nasty = st.one_of(
 )
 huge = st.integers(50_001, 52_000).map(lambda n: "y" * n)
 names = st.one_of(nasty, st.sampled_from(("ok name", "model-1", "eng", "a" * 65, "b" * 5000)))
-models = st.one_of(st.sampled_from(("gpt-4o-mini", "openai/gpt-4o-mini", "aya-101")), nasty)
+good_models = st.sampled_from(("gpt-4o-mini", "openai/gpt-4o-mini", "aya-101"))
+models = st.one_of(good_models, nasty)
 languages = st.one_of(st.sampled_from(("eng", "fra", "zho", "English", "fre")), nasty)
 cells = st.one_of(st.text(min_size=1, max_size=40), nasty, huge)
+hostile_rows = st.lists(st.tuples(cells, cells, models, languages), min_size=1, max_size=4)
+# rows that pass validation, so that hostile text (SQL, paths, odd Unicode) reaches the store
+printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40)
+payload = st.one_of(
+    printable, st.tuples(printable, st.sampled_from(NASTY[:18]), printable).map("".join)
+)
+valid_rows = st.lists(
+    st.tuples(payload, payload, good_models, st.sampled_from(("eng", "fra"))),
+    min_size=1,
+    max_size=4,
+)
 
 
 def _one_line(message: str) -> None:
@@ -101,29 +113,40 @@ def test_names_are_accepted_or_refused_with_a_user_error(model, language, datase
     assert importers.check_dataset_name(derived) == derived and "/" not in derived
 
 
-@SLOW
-@given(
-    rows=st.lists(st.tuples(cells, cells, models, languages), min_size=1, max_size=4),
-    dataset=names,
-)
-def test_hostile_csv_imports_verbatim_or_is_refused_and_tables_stay_intact(
-    workdir, rows, dataset
-):
-    db = workdir / "fuzz.duckdb"
+def _csv(rows) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["question", "answer", "model", "language"])
     writer.writerows(rows)
-    v = validate_bytes(out.getvalue().encode("utf-8"), name="fuzz.csv", max_bytes=10**6)
+    return out.getvalue().encode("utf-8")
+
+
+@FAST
+@given(rows=hostile_rows)
+def test_hostile_csv_cells_get_one_line_problems_never_a_crash(rows):
+    v = validate_bytes(_csv(rows), name="fuzz.csv", max_bytes=10**6)
     for message in v.errors + v.confirm + v.notes:
         _one_line(message)
-    before = importers.existing_datasets(db)
+    assert v.ok == (not v.errors)
+
+
+valid_names = st.from_regex(r"[A-Za-z0-9][\w .+-]{0,20}", fullmatch=True)
+
+
+@SLOW
+@given(rows=valid_rows, dataset=st.one_of(valid_names, valid_names, names))
+def test_hostile_text_imports_verbatim_or_is_refused_and_tables_stay_intact(workdir, rows, dataset):
+    db = workdir / "fuzz.duckdb"
+    v = validate_bytes(_csv(rows), name="fuzz.csv", max_bytes=10**6)
+    for message in v.errors + v.confirm + v.notes:
+        _one_line(message)
     try:
         result = importers.import_validation(v, db, dataset=dataset, accept_formulas=True)
     except UserError as exc:
+        event("refused")
         _one_line(str(exc))
-        assert importers.existing_datasets(db) == before  # nothing was written
     else:
+        event("imported")
         with store.connect(db) as con:
             stored = con.execute(
                 "SELECT question, answer, model, language FROM qa_pairs WHERE dataset = ? "
@@ -132,8 +155,10 @@ def test_hostile_csv_imports_verbatim_or_is_refused_and_tables_stay_intact(
             ).fetchall()
         wanted = [(r["question"], r["answer"], r["model"], r["language"]) for r in v.rows]
         assert sorted(stored) == sorted(wanted) and result.dataset == dataset.strip()
+        assert datasets.delete_dataset(result.dataset, db)["qa_pairs"] == len(wanted)
     if db.exists():
         assert _tables(db) >= TABLES
+        assert not importers.existing_datasets(db)  # each example cleans up after itself
     _no_stray_files(workdir)
 
 
