@@ -119,20 +119,20 @@ def evaluation_panel(sizes: dict) -> None:
     choices = list(dict.fromkeys([*runs, *embed.encoder_choices()]))
     with st.form("te_eval_form"):
         encoders = st.multiselect(
-            "Encoders", choices, default=choices[:1],
+            "Encoders", choices, default=choices[:1], key="te_encoders",
             help="Each trained encoder brings its base along; TF-IDF is always measured.",
         )  # fmt: skip
-        extra = st.text_input("Another encoder (path or name)")
+        extra = st.text_input("Another encoder (path or name)", key="te_extra")
         a, b, c, d = st.columns(4)
-        split = a.radio("Split", ["question", "random"], horizontal=True,
+        split = a.radio("Split", ["question", "random"], horizontal=True, key="te_split",
                         help="question: test questions never seen in training (stricter); "
                         "random: per-QA, as in the paper")  # fmt: skip
-        target = b.selectbox("Predict", list(evaluate.TARGETS))
-        k = c.number_input("k (neighbours)", 1, 500, 50)
-        datasets = d.multiselect("Datasets", list(sizes), default=list(sizes))
-        go = st.form_submit_button("Evaluate", type="primary")
+        target = b.selectbox("Predict", list(evaluate.TARGETS), key="te_target")
+        k = c.number_input("k (neighbours)", 1, 500, 50, key="te_k")
+        datasets = d.multiselect("Datasets", list(sizes), default=list(sizes), key="te_eval_data")
+        go = st.form_submit_button("Evaluate", type="primary", key="te_evaluate")
     if go:
-        names = [*encoders, *([extra.strip()] if extra.strip() else [])]
+        names = [*encoders, *([extra.strip()] if extra.strip() else [])] or [evaluate.TFIDF]
         try:
             with st.spinner("Embedding and fitting (embeddings are cached for next time) ..."):
                 st.session_state.te_report = evaluate.evaluate(
@@ -148,7 +148,9 @@ def evaluation_panel(sizes: dict) -> None:
     left, right = st.columns(2)
     left.plotly_chart(plots_eval.results_figure(report.table), key="te_results")
     names = list(dict.fromkeys(report.table["encoder"]))
-    pick = right.selectbox("Confusion matrix of", names, format_func=plots_eval.short_name)
+    pick = right.selectbox(
+        "Confusion matrix of", names, format_func=plots_eval.short_name, key="te_cm_encoder"
+    )
     method = right.radio("Method", list(evaluate.METHODS), horizontal=True, key="te_cm_method")
     right.plotly_chart(
         plots_eval.confusion_figure(evaluate.confusion(report, pick, method)), key="te_confusion"

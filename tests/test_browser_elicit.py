@@ -74,7 +74,11 @@ def app_url(smollm2, tmp_path_factory):
             time.sleep(0.3)
     yield url, db
     proc.terminate()
-    proc.wait(10)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
     log.close()
 
 
@@ -104,6 +108,15 @@ def _number(page, label: str, value: int) -> None:
     field.press("Enter")
 
 
+def _settle(page) -> None:
+    """Wait until no script run is in progress: a click during a rerun can be lost."""
+    quiet = 0
+    while quiet < 3:
+        busy = page.get_by_test_id("stStatusWidget").count()
+        quiet = 0 if busy else quiet + 1
+        page.wait_for_timeout(300)
+
+
 def _stored(db) -> tuple[int, int]:
     with store.connect(db) as con:
         ok = con.execute(
@@ -118,8 +131,8 @@ def _wait_until_finished(page, timeout_s: float) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while not page.get_by_text("Finished", exact=False).count():
         if time.monotonic() > deadline:
-            alerts = page.get_by_test_id("stAlert").all_inner_texts()
-            raise AssertionError(f"not finished; progress seen: {seen}; messages: {alerts}")
+            shown = page.locator("section.stMain").inner_text()[-1500:]
+            raise AssertionError(f"not finished; progress seen: {seen}; page ends with: {shown}")
         for line in page.get_by_test_id("stProgress").all_inner_texts():
             if not seen or seen[-1] != line:
                 seen.append(line)
@@ -144,6 +157,7 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
     # 10 eng answers; 10 fra: question out, answer, question and answer back
     metrics.filter(has_text="Requests to send").get_by_text("50", exact=True).wait_for()
 
+    _settle(page)
     page.get_by_role("button", name="Run", exact=True).click()
     seen = _wait_until_finished(page, timeout_s=600)
     counts = [int(m.group(1)) for s in seen if (m := re.match(r"(\d+) of 20 QA pairs", s))]
@@ -158,6 +172,7 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
 
     page.get_by_role("link", name="Elicit").click()
     page.get_by_text("5 · Run history").wait_for()
+    _settle(page)
     page.get_by_role("button", name="Run again").click()
     _wait_until_finished(page, timeout_s=60)
     if ok == 20:  # failed pairs are retried by design; with none, nothing is asked

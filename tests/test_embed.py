@@ -135,3 +135,31 @@ def test_cli_refuses_bad_input_with_one_line(tmp_db, capsys):
     assert "--batch-size must be at least 1" in capsys.readouterr().err
     assert main(["demo", "load", "--db", str(tmp_db), "--dir", str(tmp_db.parent / "x")]) == 2
     assert "no demo dataset" in capsys.readouterr().err
+
+
+def test_cli_demo_export_then_load_ships_vectors_and_map(
+    tmp_path_factory, tmp_path, capsys, monkeypatch
+):
+    from univar import mapdata, projection
+    from univar.config import ProjectionConfig
+
+    monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())  # fast stand-in
+    source = copy_db(demo_template(tmp_path_factory, 12), tmp_path)
+    folder = tmp_path / "demo"
+    assert main(["demo", "export", "--db", str(source), "--dir", str(folder)]) == 0
+    assert "exported 60 QA pairs (5 models, 1 languages)" in capsys.readouterr().out
+    assert {p.name for p in folder.iterdir()} == {
+        "qa.parquet", "embeddings.parquet", "projection.parquet", "provenance.json"
+    }  # fmt: skip
+    fresh = tmp_path / "fresh.duckdb"
+    assert main(["demo", "load", "--db", str(fresh), "--dir", str(folder)]) == 0
+    assert "loaded 60 demo QA pairs" in capsys.readouterr().out
+    lazy = embed.LazyEncoder()
+    assert mapdata.is_cached(fresh, lazy, mapdata.Selection(), ProjectionConfig())
+    assert not lazy.loaded  # vectors and the map came with the demo
+    assert main(["demo", "load", "--db", str(fresh), "--dir", str(folder), "--replace"]) == 0
+    assert mapdata.database_counts(fresh)["qa_pairs"] == 60
+    overlap = set(mapdata.selected_ids(fresh, mapdata.Selection())) & set(
+        mapdata.selected_ids(source, mapdata.Selection())
+    )
+    assert not overlap  # the demo's rows get their own ids

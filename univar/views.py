@@ -67,21 +67,30 @@ def load_value_fulcra(path, db=None, dataset: str = "value_fulcra") -> int:
         seen.add((model, qid, sample))
         qa_id = _hash(dataset, model, "eng", qid, str(sample))[:32]
         pairs.append((qa_id, dataset, model, "eng", qid, sample, question, answer))
+    import pandas as pd
+
     provenance = json.dumps({"source": VALUE_FULCRA_SOURCE, "file": path.name})
+    new_questions = pd.DataFrame(
+        {"question_id": list(questions), "question": list(questions.values()), "source": dataset}
+    )
+    columns = ["qa_id", "dataset", "model", "language", "question_id", "sample", "question"]
+    new_pairs = pd.DataFrame(pairs, columns=[*columns, "answer"])
+    # one set-based statement per table: row-by-row executemany is ~100x slower in DuckDB
     with store.transaction(db) as con:
         con.execute(
             "INSERT OR REPLACE INTO datasets (dataset, kind, description, provenance) "
             "VALUES (?, 'import', ?, ?)",
             [dataset, "Value FULCRA: real answers of 5 LLMs to value-laden prompts", provenance],
         )
-        con.executemany(
-            "INSERT OR IGNORE INTO questions (question_id, question, source) VALUES (?, ?, ?)",
-            [(qid, q, dataset) for qid, q in questions.items()],
+        con.register("new_questions", new_questions)
+        con.execute(
+            "INSERT OR IGNORE INTO questions (question_id, question, source) "
+            "SELECT question_id, question, source FROM new_questions"
         )
-        con.executemany(
+        con.register("new_pairs", new_pairs)
+        con.execute(
             "INSERT OR REPLACE INTO qa_pairs (qa_id, dataset, model, language, question_id, "
-            "sample, question, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            pairs,
+            "sample, question, answer) SELECT * FROM new_pairs"
         )
     return len(pairs)
 
