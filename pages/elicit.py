@@ -271,6 +271,8 @@ def show_history() -> None:
     past = by_id[run_id]
     model = past.config.model if past.config else ""
     keys = {model: typed_keys[provider_of(model)]} if typed_keys.get(provider_of(model)) else {}
+    if past.config and past.config.api_base == LOCAL_API_BASE:
+        keys = {model: "local"}
     left, right = st.columns(2)
     if left.button("Run again", key="el_again", disabled=past.config is None):
         start(None, None, keys, restart_run=run_id)

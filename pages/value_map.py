@@ -91,10 +91,8 @@ if not opts.n_qa:
     )
     st.stop()
 if demo.DEMO_DATASET in opts.datasets:
-    st.caption(
-        "Includes the demo dataset: answers of two small local LLMs (real, but weak). "
-        "Where it comes from: *Data & provenance*."
-    )
+    st.caption("Includes the shipped demo dataset: its models, date and settings are under "
+               "*Data & provenance*.")  # fmt: skip
 
 left, middle, right, finder = st.columns([3, 3, 2, 2])
 keep_valid("map_models", opts.models)

@@ -150,3 +150,27 @@ def test_cancel_then_resume_from_history(app, tmp_db):
         resumed = jobs.get(at.session_state["el_job"])
         assert resumed is not job and resumed.wait(30) and resumed.status == "done"
     assert _stored(tmp_db)[1] == 6
+
+
+def test_questions_by_framework_and_value_and_from_a_file(app):
+    with FaultServer() as fs:
+        at = _choose(app, fs.api_base)
+        at.radio(key="el_qmode").set_value("By framework and value").run()
+        assert "Choose at least one model" in _texts(at)  # no framework chosen yet
+        at.multiselect(key="el_frameworks").set_value(["Hofstede"]).run()
+        options = at.multiselect(key="el_values").options
+        assert len(options) == 6 and any("Hofstede ·" in o for o in options)
+        all_six = {m.label: m.value for m in at.get("metric")}["QA pairs"]
+        value = at.multiselect(key="el_values").value
+        at.multiselect(key="el_values").set_value([at.multiselect(key="el_values").options[0]])
+        at.run()
+        one = {m.label: m.value for m in at.get("metric")}["QA pairs"]
+        assert value == [] and 0 < int(one) < int(all_six) == 30
+
+        at.radio(key="el_qmode").set_value("From a CSV file").run()
+        csv = b"question,framework,code\nWould you lie to protect a friend?,mine,loyal\n"
+        csv += b"Is tradition worth keeping when it costs you?,mine,trad\n"
+        at.get("file_uploader")[0].upload("my_questions.csv", csv, "text/csv").run()
+        assert {m.label: m.value for m in at.get("metric")}["QA pairs"] == "2"
+        at.get("file_uploader")[0].upload("bad.csv", b"text\nhello\n", "text/csv").run()
+        assert any("missing column 'question'" in e.value for e in at.error)

@@ -85,7 +85,7 @@ def test_two_processes_elicit_and_import_into_one_file(tmp_path):
 
 def test_two_sessions_elicit_and_import_in_threads(tmp_path):
     db = tmp_path / "shared.duckdb"
-    bank = questions.select_questions(None, 8)
+    bank = questions.select_questions(None, 6)
     ids = tuple(q.question_id for q in bank)
     errors: list[BaseException] = []
 
@@ -99,7 +99,7 @@ def test_two_sessions_elicit_and_import_in_threads(tmp_path):
             assert summary.failed == 0, summary.line()
 
         def session_import(dataset: str) -> None:
-            v = validate_bytes(_csv(1500, dataset), name=f"{dataset}.csv")
+            v = validate_bytes(_csv(500, dataset), name=f"{dataset}.csv")
             importers.import_validation(v, db, dataset=dataset)
 
         def guarded(fn, *args):
@@ -117,5 +117,5 @@ def test_two_sessions_elicit_and_import_in_threads(tmp_path):
             t.join(300)
     assert not errors, [f"{type(e).__name__}: {e}" for e in errors]
     counts = _counts(db)
-    assert counts["page-a"] == counts["page-b"] == (16, 16)
-    assert counts["upload-a"] == counts["upload-b"] == (1500, 1500)
+    assert counts["page-a"] == counts["page-b"] == (12, 12)
+    assert counts["upload-a"] == counts["upload-b"] == (500, 500)

@@ -61,6 +61,7 @@ def _csv(rows: int, words: int = 6) -> bytes:
     return out.getvalue().encode()
 
 
+@pytest.mark.slow
 def test_kill_during_elicitation_then_rerun(tmp_path):
     """Killed twice (as the file is created, then mid-run), then run to the end."""
     db = tmp_path / "elicit.duckdb"

@@ -91,7 +91,7 @@ def value_map_figure(
     members = _members(keys)
     matched = set(highlight or ())
     dim = bool(matched)
-    size = 5 if n < 2000 else 4 if n < 20000 else 3
+    size = 7 if n < 500 else 5 if n < 2000 else 4 if n < 20000 else 3
     opacity = (0.12 if dim else 0.45) if n < 5000 else (0.08 if dim else 0.3)
 
     traces = []  # added in one go: each add_trace would copy every earlier trace

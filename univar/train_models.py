@@ -22,8 +22,8 @@ from univar.errors import UserError
 MODES = ("full", "lora", "head")
 HEAD_FILE = "head.safetensors"
 # LoRA on every linear layer of a BERT block: attention (query, key, value, output dense) and
-# the feed-forward pair. Rank 16 keeps MiniLM's adapter near 2.6 MB.
-LORA_TARGETS = ["query", "key", "value", "dense"]
+# the feed-forward pair, not the pooler (unused by mean pooling). Rank 16: MiniLM's adapter ~2.6 MB.
+LORA_TARGETS = r"^(?!.*pooler).*\.(query|key|value|dense)$"
 
 
 def base_path(base: str) -> str:
@@ -64,7 +64,7 @@ def add_lora(st, r: int, alpha: int, dropout: float = 0.1):
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS)
-    st[0].auto_model = get_peft_model(st[0].auto_model, config)
+    st[0].model = get_peft_model(st[0].model, config)
     return st
 
 
@@ -100,7 +100,7 @@ def save_weights(mode: str, module, out: Path) -> None:
 
         save_file({k: v.detach().cpu() for k, v in module.state_dict().items()}, out / HEAD_FILE)
     elif mode == "lora":
-        module[0].auto_model.save_pretrained(str(out / "adapter"))
+        module[0].model.save_pretrained(str(out / "adapter"))
     else:
         module.save(str(out / "model"), create_model_card=False)
 
@@ -150,8 +150,8 @@ class TrainedEncoder:
             from peft import PeftModel
 
             st = load_sentence_transformer(base, dev, trust_remote_code)
-            peft_model = PeftModel.from_pretrained(st[0].auto_model, str(path / "adapter"))
-            st[0].auto_model = peft_model.merge_and_unload()  # plain weights: encodes at base speed
+            peft_model = PeftModel.from_pretrained(st[0].model, str(path / "adapter"))
+            st[0].model = peft_model.merge_and_unload()  # plain weights: encodes at base speed
         else:
             st = load_sentence_transformer(str(path / "model"), dev, trust_remote_code)
         st.max_seq_length = int(meta.get("max_seq_length") or st.max_seq_length)
