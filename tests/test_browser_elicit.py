@@ -125,14 +125,15 @@ def _stored(db) -> tuple[int, int]:
         return ok, con.execute("SELECT count(*) FROM requests").fetchall()[0][0]
 
 
-def _wait_until_finished(page, timeout_s: float) -> list[str]:
+def _wait_until_finished(page, timeout_s: float, shot: Path) -> list[str]:
     """The distinct progress lines seen until the job shows 'Finished'."""
     seen: list[str] = []
     deadline = time.monotonic() + timeout_s
     while not page.get_by_text("Finished", exact=False).count():
         if time.monotonic() > deadline:
+            page.screenshot(path=str(shot), full_page=True)
             shown = page.locator("section.stMain").inner_text()[-1500:]
-            raise AssertionError(f"not finished; progress seen: {seen}; page ends with: {shown}")
+            raise AssertionError(f"not finished ({shot}); progress: {seen}; page ends: {shown}")
         for line in page.get_by_test_id("stProgress").all_inner_texts():
             if not seen or seen[-1] != line:
                 seen.append(line)
@@ -159,7 +160,7 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
 
     _settle(page)
     page.get_by_role("button", name="Run", exact=True).click()
-    seen = _wait_until_finished(page, timeout_s=600)
+    seen = _wait_until_finished(page, 600, db.parent / "first-run.png")
     counts = [int(m.group(1)) for s in seen if (m := re.match(r"(\d+) of 20 QA pairs", s))]
     assert any(0 < n < 20 for n in counts), f"no progress seen between start and end: {seen}"
     page.get_by_text(re.compile(r"done: 20 QA pairs: 20 asked")).wait_for()
@@ -174,7 +175,7 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
     page.get_by_text("5 · Run history").wait_for()
     _settle(page)
     page.get_by_role("button", name="Run again").click()
-    _wait_until_finished(page, timeout_s=60)
+    _wait_until_finished(page, 60, db.parent / "run-again.png")
     if ok == 20:  # failed pairs are retried by design; with none, nothing is asked
         page.get_by_text(re.compile(r"0 asked, 20 from cache, 0 failed; 0 requests")).wait_for()
         assert _stored(db) == (ok, requests)

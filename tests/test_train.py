@@ -191,9 +191,10 @@ def test_head_trains_saves_and_loads_as_an_encoder(small_db, tmp_path):
     assert isinstance(enc, train.TrainedEncoder) and enc.dim == 384
     vecs = enc.encode(["Q: a A: b", "Q: c A: d"])
     assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
-    moved = shutil.copytree(tmp_path / "h", tmp_path / "elsewhere" / "h")
+    moved = shutil.copytree(tmp_path / "h", tmp_path / "elsewhere" / "renamed")
     (moved / "loss_curve.json").write_text("[]")
     assert train.load_trained(moved).id == enc.id  # the id follows the weights, not the path
+    assert train.trained_id(moved) == enc.id  # and is known without loading the model
     runs = embed.store.query_df("SELECT kind, status FROM runs", path=small_db)
     assert runs.to_dict("records") == [{"kind": "train", "status": "done"}]
 

@@ -24,7 +24,12 @@ from univar.config import stable_hash
 from univar.errors import UserError
 from univar.losses import LOSSES
 from univar.train_loop import CHECKPOINT, CURVE_FILE
-from univar.train_models import MODES, TrainedEncoder, load_trained  # noqa: F401 (public API)
+from univar.train_models import (  # noqa: F401 (public API)
+    MODES,
+    TrainedEncoder,
+    load_trained,
+    trained_id,
+)
 from univar.views import Split, dataset_sizes, load_value_fulcra  # noqa: F401 (public API)
 
 DEFAULT_LR = {"full": 3e-5, "lora": 5e-4, "head": 1e-3}

@@ -112,6 +112,13 @@ def weight_files(path: Path, kind: str) -> list[Path]:
     return sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix != ".md")
 
 
+def trained_id(path, meta: dict | None = None) -> str:
+    """The encoder id of a trained directory, without loading torch: a cache lookup is enough."""
+    path = Path(path)
+    meta = meta or json.loads((path / embed.TRAINED_MARKER).read_text(encoding="utf-8"))
+    return f"univar-{meta['kind']}:{meta.get('name') or path.name}@{fingerprint(path, meta)}"
+
+
 def fingerprint(path: Path, meta: dict) -> str:
     h = hashlib.sha256(json.dumps([meta["kind"], meta["base"]]).encode())
     for f in weight_files(path, meta["kind"]):
@@ -139,7 +146,7 @@ class TrainedEncoder:
         if not files or not all(f.exists() for f in files):
             raise UserError(f"{path} lacks the weights of its {kind} encoder")
         self.path, self.meta, self.kind = path, meta, kind
-        self.id = f"univar-{kind}:{path.name}@{fingerprint(path, meta)}"
+        self.id = trained_id(path, meta)
         dev = embed.device()
         if kind == "head":
             self._base = embed.load_encoder(base, trust_remote_code=trust_remote_code)
