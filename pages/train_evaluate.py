@@ -114,6 +114,27 @@ def job_panel() -> None:
     progress()
 
 
+def trained_panel() -> None:
+    """What each finished encoder is: mode, data, speed, measured accuracy, loss curve."""
+    runs = train.trained_runs()
+    if not runs:
+        return
+    with st.expander(f"Trained encoders ({len(runs)})"):
+        pick = st.selectbox("Encoder", runs, format_func=lambda p: p.name, key="te_run")
+        record = train.read_record(pick)
+        t, data = record.get("training", {}), record.get("data", {})
+        st.markdown(
+            f"**{record['kind']}** on `{record['base']}` · {data.get('n_qas', '?'):,} QAs of "
+            f"{', '.join(data.get('datasets', []))} · {t.get('steps', '?')} steps in "
+            f"{t.get('seconds', 0) / 60:.1f} min ({t.get('qas_per_s', '?')} QAs/s on "
+            f"{record.get('machine', {}).get('device', '?')}) · trained {record.get('date', '?')}"
+        )
+        for key, result in record.get("metrics", {}).items():
+            st.caption(f"Measured: {key}")
+            st.dataframe(result["results"], hide_index=True)
+        st.plotly_chart(plots_eval.loss_curve_figure(train.read_curve(pick)), key="te_run_curve")
+
+
 def evaluation_panel(sizes: dict) -> None:
     runs = [str(p) for p in train.trained_runs()]
     choices = list(dict.fromkeys([*runs, *embed.encoder_choices()]))
@@ -172,5 +193,6 @@ train_tab, eval_tab = st.tabs(["Train", "Evaluate"])
 with train_tab:
     training_form(sizes, hw)
     job_panel()
+    trained_panel()
 with eval_tab:
     evaluation_panel(sizes)

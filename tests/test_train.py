@@ -253,7 +253,8 @@ def test_torchrun_two_cpu_processes(small_db, tmp_path):
     """DistributedDataParallel over gloo: two ranks, one output, a finished record."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", "29611", "-m", "univar", "train", "--db", str(small_db),
-           "--mode", "head", "--steps", "6", "--batch-size", "8", "--out", str(tmp_path / "d")]  # fmt: skip
+           "--mode", "head", "--steps", "6", "--batch-size", "8",
+           "--out", str(tmp_path / "d")]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -83,7 +83,8 @@ def confusion_figure(matrix, title: str = "Confusion matrix") -> go.Figure:
             zmax=1,
             text=[[f"{v:.0%}" for v in row] for row in share],
             texttemplate="%{text}",
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} QAs (%{text})<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} QAs (%{text})"
+            "<extra></extra>",
             colorbar={"title": {"text": "share of row"}, "tickformat": ".0%"},
         )
     )

@@ -151,6 +151,11 @@ def trained_runs(root=None) -> list[Path]:
     return found + ([shipped] if shipped else [])
 
 
+def read_record(path) -> dict:
+    """A trained encoder's univar_encoder.json: how, on what and where it was trained."""
+    return json.loads((Path(path) / embed.TRAINED_MARKER).read_text(encoding="utf-8"))
+
+
 def read_curve(out) -> list[dict]:
     path = Path(out) / CURVE_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []

@@ -86,7 +86,7 @@ def _training_frame(cfg, db):
 
 
 def _build(cfg, frame, db, dist, report):
-    """(module to save, forward(views) -> unit vectors, trainable parameters)."""
+    """(module whose weights are saved, forward: views -> unit vectors)."""
     import torch
 
     texts = list(frame["text"])
@@ -186,7 +186,7 @@ class _Steps:
         _save_checkpoint(self.path, {
             "step": step, "weights_key": self.cfg.weights_key(), "curve": self.curve,
             "seconds": self.seconds_before + seconds,
-            "trainable": {n: p.detach().cpu() for n, p in zip(self.names, self.params, strict=True)},
+            "trainable": dict(zip(self.names, [p.detach().cpu() for p in self.params], strict=True)),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
         })  # fmt: skip
         (self.path.parent / CURVE_FILE).write_text(json.dumps(self.curve), encoding="utf-8")
@@ -215,7 +215,7 @@ def run(cfg, out: Path, db, dist: Dist, *, resume, progress, should_stop, show_b
         out.mkdir(parents=True, exist_ok=True)
     run_id = _record_start(cfg, out, db) if dist.rank == 0 else None
     try:
-        status, seconds, qas, dim = _loop(
+        status, seconds, qas = _loop(
             cfg, sampler, forward, steps, dist, total, per_epoch, report, should_stop, show_bar
         )
     except BaseException:
@@ -223,7 +223,9 @@ def run(cfg, out: Path, db, dist: Dist, *, resume, progress, should_stop, show_b
             _record_end(run_id, "failed", {}, db)
         raise
     record = _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_epoch)
-    record["dim"] = dim
+    record["dim"] = int(
+        module.out_features if cfg.mode == "head" else module.get_embedding_dimension()
+    )
     if dist.rank == 0 and status == "done":
         train_models.save_weights(cfg.mode, module, out)
         (out / embed.TRAINED_MARKER).write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -233,28 +235,25 @@ def run(cfg, out: Path, db, dist: Dist, *, resume, progress, should_stop, show_b
     return record
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Head-sized matrices on a busy CPU: one thread is ~30x faster than two fighting threads."""
-    import torch
+def _threads_for_head(loop):
+    """Head-sized matrices on a busy CPU: one thread ran ~30x faster than two fighting threads."""
 
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def wrapped(cfg, sampler, forward, steps, dist, *args):
+        import torch
+
+        before = torch.get_num_threads()
+        if cfg.mode == "head" and not dist.device.startswith("cuda"):
+            torch.set_num_threads(1)
+        try:
+            return loop(cfg, sampler, forward, steps, dist, *args)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapped
 
 
+@_threads_for_head
 def _loop(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_stop, show_bar):
-    cuda = dist.device.startswith("cuda")
-    with _threads(1 if cfg.mode == "head" and not cuda else None):
-        return _steps(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_stop,
-                      show_bar)  # fmt: skip
-
-
-def _steps(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_stop, show_bar):
     import torch
     from tqdm.auto import tqdm
 
@@ -264,20 +263,20 @@ def _steps(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_
     bar = tqdm(
         total=total, initial=steps.start, disable=not show_bar or dist.rank != 0, unit="step"
     )
-    t0, qas, status, dim = time.perf_counter(), 0, "done", None
+    t0, qas, status = time.perf_counter(), 0, "done"
     for step in range(steps.start, total):
         views, labels = sampler.batch(step, cfg.batch_size // 2, dist.rank)
         torch.manual_seed(int(stable_hash([cfg.seed, step, dist.rank]), 16) % 2**63)  # dropout
         with autocast:
             emb = forward(views)
-        dim = int(emb.shape[-1])
         labels = torch.as_tensor(labels, device=dist.device)
         loss = contrastive_loss(emb, labels, cfg.temperature, cfg.loss, cfg.symmetric)
         steps.step(loss)
         qas += sum(len(v) for v in views)
         value = dist.mean(float(loss.detach()))
+        lr = steps.sched.get_last_lr()[0]
         steps.curve.append({"step": step + 1, "epoch": round((step + 1) / per_epoch, 4),
-                            "loss": round(value, 5), "lr": steps.sched.get_last_lr()[0]})  # fmt: skip
+                            "loss": round(value, 5), "lr": lr})  # fmt: skip
         bar.update(1)
         bar.set_postfix(loss=f"{value:.3f}")
         elapsed = time.perf_counter() - t0
@@ -291,7 +290,7 @@ def _steps(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_
             status = "stopped"
             break
     bar.close()
-    return status, time.perf_counter() - t0, qas, dim
+    return status, time.perf_counter() - t0, qas
 
 
 def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_epoch) -> dict:
@@ -312,8 +311,8 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
         "training": {
             "status": status, "steps": len(steps.curve), "total_steps": total,
             "steps_per_epoch": per_epoch, "seconds": round(steps.seconds_before + seconds, 1),
-            "qas_per_s": round(qas * world / seconds, 2) if seconds > 0 else None,
-            "views_per_s": round(ran * cfg.batch_size * world / seconds, 2) if seconds > 0 else None,
+            "qas_per_s": round(qas * world / seconds, 2) if seconds else None,
+            "views_per_s": round(ran * cfg.batch_size * world / seconds, 2) if seconds else None,
             "final_loss": steps.curve[-1]["loss"] if steps.curve else None,
         },
         "machine": environment(), "metrics": {},
