@@ -30,7 +30,12 @@ from univar.train_models import (  # noqa: F401 (public API)
     load_trained,
     trained_id,
 )
-from univar.views import Split, dataset_sizes, load_value_fulcra  # noqa: F401 (public API)
+from univar.views import (  # noqa: F401 (public API)
+    Split,
+    dataset_sizes,
+    load_value_fulcra,
+    steps_per_epoch,
+)
 
 DEFAULT_LR = {"full": 3e-5, "lora": 5e-4, "head": 1e-3}
 # A head sees cheap steps and needs many; a transformer learns in about one pass (the paper: 3).
@@ -123,12 +128,9 @@ CPU_SECONDS_PER_VIEW = {"full": 0.25, "lora": 0.2, "head": 0.0005}
 CPU_EMBED_QAS_PER_S = 20.0  # MiniLM on real answers, uncached (head mode's first pass)
 
 
-def estimate(cfg: TrainConfig, n_qas: int, n_identities: int = 2) -> dict:
+def estimate(cfg: TrainConfig, n_qas: int) -> dict:
     """Steps and CPU seconds a run will take, from throughput measured on this machine."""
-    from univar.views import ViewSampler
-
-    sampler = ViewSampler([str(i % max(n_identities, 2)) for i in range(2)], cfg.lam)
-    per_epoch = sampler.steps_per_epoch(n_qas, cfg.batch_size // 2)
+    per_epoch = steps_per_epoch(n_qas, cfg.batch_size // 2, cfg.lam)
     steps = cfg.steps or max(1, math.ceil(cfg.n_epochs * per_epoch))
     seconds = steps * cfg.batch_size * CPU_SECONDS_PER_VIEW[cfg.mode]
     if cfg.mode == "head":

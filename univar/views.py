@@ -172,9 +172,12 @@ class ViewSampler:
         return views, np.asarray(labels)
 
     def steps_per_epoch(self, n_rows: int, pairs: int) -> int:
-        """Steps that draw about every QA once: rows / (views per step x mean view size)."""
-        mean_view = (1 + self.lam) / 2
-        return max(1, round(n_rows / (2 * pairs * mean_view)))
+        return steps_per_epoch(n_rows, pairs, self.lam)
+
+
+def steps_per_epoch(n_rows: int, pairs: int, lam: int) -> int:
+    """Steps that draw about every QA once: rows / (views per step x mean view size)."""
+    return max(1, round(n_rows / (2 * pairs * (1 + lam) / 2)))
 
 
 def join_view(texts: Sequence[str], rows: np.ndarray) -> str:
