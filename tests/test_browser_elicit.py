@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -48,12 +50,15 @@ def _has_fixture(request, name: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def app_url(smollm2, tmp_path_factory):
+def app_url(smollm2):
     """`streamlit run app.py` on a free port, on a new database, offering the SmolLM2 server."""
     pytest.importorskip("playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
-    db = tmp_path_factory.mktemp("browser") / "elicit.duckdb"
+    # Not under pytest's basetemp: a concurrent pytest session may prune it during this
+    # minutes-long test, database included.
+    folder = Path(tempfile.mkdtemp(prefix="univar-browser-"))
+    db = folder / "elicit.duckdb"
     port = local_llm.free_port()
     env = os.environ | {"UNIVAR_DB": str(db), "UNIVAR_LOCAL_LLM_URL": smollm2}
     log = (db.parent / "streamlit.log").open("w")
@@ -80,6 +85,8 @@ def app_url(smollm2, tmp_path_factory):
         proc.kill()
         proc.wait(10)
     log.close()
+    if not any(folder.glob("*.png")):  # a failure's screenshot and log stay for a look
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
