@@ -58,6 +58,9 @@ def training_form(sizes: dict, info: dict) -> None:
         key="te_hold_out",
     )
     out = st.text_input("Output folder (empty: a new folder under out/encoders/)", key="te_out")
+    if not datasets:
+        st.warning("Pick at least one dataset to train on.")
+        return
     try:
         cfg = train.TrainConfig(
             mode=mode, lam=int(lam), epochs=float(epochs), batch_size=int(batch),
@@ -136,8 +139,8 @@ def trained_panel() -> None:
 
 
 def evaluation_panel(sizes: dict) -> None:
-    runs = [str(p) for p in train.trained_runs()]
-    choices = list(dict.fromkeys([*runs, *embed.encoder_choices()]))
+    runs = [str(p) for p in train.trained_runs(shipped=False)]
+    choices = [*embed.encoder_choices(), *runs]
     with st.form("te_eval_form"):
         encoders = st.multiselect(
             "Encoders", choices, default=choices[:1], key="te_encoders",

@@ -192,3 +192,32 @@ def test_a_page_can_read_while_a_job_holds_the_file_open(tmp_db):
         writer.execute("SELECT 1").fetchall()
         with store.connect(tmp_db, read_only=True) as reader:
             assert reader.execute("SELECT count(*) FROM runs").fetchall() == [(0,)]
+
+
+def test_readers_and_a_writer_in_one_process_never_clash(tmp_db):
+    """A page plans (read-only) while a job's writer commits: both must just wait their turn."""
+    errors: list[BaseException] = []
+
+    def write():
+        for i in range(40):
+            with store.transaction(tmp_db) as con:
+                con.execute("INSERT INTO meta VALUES (?, 'x')", [f"k{i}"])
+
+    def read():
+        for _ in range(40):
+            if tmp_db.exists():
+                with store.connect(tmp_db, read_only=True) as con:
+                    con.execute("SELECT count(*) FROM meta").fetchall()
+
+    def guarded(fn):
+        try:
+            fn()
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(f,)) for f in (write, read, read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

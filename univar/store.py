@@ -205,6 +205,12 @@ def _other_mode_here(exc: Exception) -> bool:
     return "different configuration" in str(exc)
 
 
+def _busy_here(exc: Exception) -> bool:
+    """Another thread of this process is opening or closing the file right now, or holds it
+    in the other mode: both pass within moments."""
+    return _other_mode_here(exc) or "Unique file handle conflict" in str(exc)
+
+
 def _open(path: Path, read_only: bool, wait_s: float) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """(connection, opened read-only)."""
     deadline = time.monotonic() + wait_s
@@ -215,11 +221,12 @@ def _open(path: Path, read_only: bool, wait_s: float) -> tuple[duckdb.DuckDBPyCo
         except duckdb.Error as exc:
             # DuckDB refuses a second mode for a file open in this process (a page reading
             # while a background job writes): a reader joins the writers' mode, a writer waits
-            # for the short-lived readers as it would for a lock.
+            # for the short-lived readers as it would for a lock. Two threads opening the
+            # same file at once can also clash for a moment: wait and try again.
             if _other_mode_here(exc) and read_only:
                 read_only = False
                 continue
-            if _other_mode_here(exc) and time.monotonic() <= deadline:
+            if _busy_here(exc) and time.monotonic() <= deadline:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
                 continue

@@ -144,13 +144,13 @@ def default_out(cfg: TrainConfig) -> Path:
     return embed.PROJECT_ROOT / "out" / "encoders" / f"{cfg.mode}-lambda{cfg.lam}-{stamp}"
 
 
-def trained_runs(root=None) -> list[Path]:
+def trained_runs(root=None, shipped: bool = True) -> list[Path]:
     """Finished trained encoders under out/encoders/ (newest first), then the shipped one."""
     root = Path(root) if root else embed.PROJECT_ROOT / "out" / "encoders"
     found = [p.parent for p in root.glob(f"*/{embed.TRAINED_MARKER}")] if root.is_dir() else []
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    shipped = embed.shipped_encoder()
-    return found + ([shipped] if shipped else [])
+    ship = embed.shipped_encoder() if shipped else None
+    return found + ([ship] if ship else [])
 
 
 def read_record(path) -> dict:
