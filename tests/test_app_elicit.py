@@ -141,6 +141,12 @@ def test_cancel_then_resume_from_history(app, tmp_db):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         at.run()
+        # A second tab (another session of the same server) sees the same running job.
+        other = AppTest.from_file(PAGE, default_timeout=60)
+        other.session_state["db_path"] = str(tmp_db)
+        other.run()
+        assert "Running openai/fake" in _texts(other)
+        assert other.button(key=f"el_cancel_{job.job_id}")
         at.button(key=f"el_cancel_{job.job_id}").click().run()
         assert job.wait(30) and job.status == "cancelled"
         at.run()

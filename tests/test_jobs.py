@@ -197,23 +197,29 @@ def test_a_page_can_read_while_a_job_holds_the_file_open(tmp_db):
 def test_readers_and_a_writer_in_one_process_never_clash(tmp_db):
     """A page plans (read-only) while a job's writer commits: both must just wait their turn."""
     errors: list[BaseException] = []
+    writing = threading.Event()
+    with store.connect(tmp_db):
+        pass  # the file exists: readers open it from the first moment
 
     def write():
-        for i in range(40):
+        for i in range(10):
             with store.transaction(tmp_db) as con:
                 con.execute("INSERT INTO meta VALUES (?, 'x')", [f"k{i}"])
+                time.sleep(0.003)  # a batch of rows takes a moment
+        writing.set()
 
     def read():
-        for _ in range(40):
-            if tmp_db.exists():
-                with store.connect(tmp_db, read_only=True) as con:
-                    con.execute("SELECT count(*) FROM meta").fetchall()
+        while not writing.is_set():
+            with store.connect(tmp_db, read_only=True) as con:
+                con.execute("SELECT count(*) FROM meta").fetchall()
+            time.sleep(0.005)  # a page reads now and then, not in a tight loop
 
     def guarded(fn):
         try:
             fn()
         except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
+            writing.set()
 
     threads = [threading.Thread(target=guarded, args=(f,)) for f in (write, read, read)]
     for t in threads:

@@ -41,6 +41,9 @@ class Progress:
     cost: float | None = None
 
 
+_COUNTS = ("total", "done", "cached", "failed", "tokens")
+
+
 class Job:
     """One elicitation job: its configs, a thread, live progress, and the runs' summaries."""
 
@@ -88,16 +91,8 @@ class Job:
     def totals(self) -> Progress:
         rows = self.progress()
         costs = [r.cost for r in rows if r.cost is not None]
-        return Progress(
-            "all",
-            "all",
-            total=sum(r.total for r in rows),
-            done=sum(r.done for r in rows),
-            cached=sum(r.cached for r in rows),
-            failed=sum(r.failed for r in rows),
-            tokens=sum(r.tokens for r in rows),
-            cost=sum(costs) if costs else None,
-        )
+        sums = {f: sum(getattr(r, f) for r in rows) for f in _COUNTS}
+        return Progress("all", "all", **sums, cost=sum(costs) if costs else None)
 
     def requests_sent(self) -> int:
         return sum(s.requests for s in self.summaries)
@@ -117,18 +112,11 @@ class Job:
 
     # --- the thread --------------------------------------------------------------------------
     def _on_progress(self, counters: Mapping) -> None:
+        """The engine's callback: copies its live counters, so a page never reads them torn."""
         with self._lock:
             for (model, lang), c in counters.items():
-                self._progress[(model, lang)] = Progress(
-                    model,
-                    lang,
-                    total=c.total,
-                    done=c.done,
-                    cached=c.cached,
-                    failed=c.failed,
-                    tokens=getattr(c, "tokens", 0) or 0,
-                    cost=getattr(c, "cost", None),
-                )
+                counts = {f: getattr(c, f, 0) or 0 for f in _COUNTS}
+                self._progress[(model, lang)] = Progress(model, lang, **counts, cost=c.cost)
 
     def _run(self, api_keys: Mapping[str, str]) -> None:
         from univar import elicit
