@@ -202,7 +202,7 @@ async def _drive(engine: _Engine, units, done_ids, counters, progress) -> None:
             if progress is not None:
                 progress(counters)
 
-    n_workers = max(1, min(len(units), 4 * engine.cfg.concurrency))
+    n_workers = max(1, min(len(units), 2 * engine.cfg.concurrency))
     tasks = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
     try:
         await asyncio.gather(*tasks)

@@ -203,11 +203,10 @@ async def complete(
         async with slot:
             start = time.perf_counter()
             try:
-                # wait_for is a second fence: a server that trickles bytes can outlast
-                # the HTTP client's read timeout.
-                response = await asyncio.wait_for(
-                    litellm.acompletion(**kwargs), timeout=policy.timeout_s + 5
-                )
+                # A second fence: a server that trickles bytes can outlast the HTTP
+                # client's read timeout. (asyncio.timeout: no extra task, unlike wait_for.)
+                async with asyncio.timeout(policy.timeout_s + 5):
+                    response = await litellm.acompletion(**kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure becomes a reason or a retry

@@ -87,7 +87,6 @@ class Writer(threading.Thread):
     """
 
     idle_s, hold_s, pause_s = 0.5, 2.0, 0.1
-    gather_s = 0.0  # TRYING
 
     def __init__(self, db, batch: int = 256):
         super().__init__(name="univar-writer", daemon=True)
@@ -96,7 +95,6 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
         self.written = 0
         self._file: contextlib.ExitStack | None = None
-        self._last_commit = 0.0
         self._final = None  # called with the write error (or None) -> (sql, params)
 
     def request(self, req: Request, reply: Reply, run_id: str) -> None:
@@ -146,7 +144,6 @@ class Writer(threading.Thread):
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
-        self._last_commit = time.monotonic()
         self.written += len(work)
 
     def run(self) -> None:
@@ -157,9 +154,6 @@ class Writer(threading.Thread):
                 except queue.Empty:
                     self._release()
                     continue
-                wait = self._last_commit + self.gather_s - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
                 while len(items) < self.batch:
                     try:
                         items.append(self.q.get_nowait())
