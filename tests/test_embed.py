@@ -37,7 +37,7 @@ def stored(db) -> int:
 
 @pytest.fixture(scope="module")
 def minilm():
-    return embed.load_encoder()
+    return embed.load_encoder(embed.DEFAULT_ENCODER)
 
 
 def test_real_encoder_vectors_are_cached_and_identical(tmp_db, minilm):
@@ -85,8 +85,8 @@ def test_an_interrupt_keeps_the_chunks_already_encoded(tmp_db, monkeypatch):
 
 
 def test_lazy_encoder_knows_its_id_without_loading(minilm):
-    lazy = embed.LazyEncoder()
-    assert lazy.id == minilm.id and not lazy.loaded
+    lazy = embed.LazyEncoder()  # the shipped trained encoder where present, else MiniLM
+    assert lazy.id == embed.load_encoder().id and not lazy.loaded
     assert embed.encoder_id("sentence-transformers/all-MiniLM-L6-v2") == minilm.id
     assert embed.encoder_id("CAiRE/UniVaR-lambda-5") == "CAiRE/UniVaR-lambda-5"
     assert lazy.dim == 384 and lazy.loaded

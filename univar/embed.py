@@ -152,7 +152,7 @@ def load_encoder(name: str | None = None, trust_remote_code: bool = False) -> En
 def encoder_id(name: str | None = None) -> str | None:
     """The id `load_encoder(name)` would give, without loading anything heavy.
 
-    None where only loading can tell (a trained univar directory, a bad path).
+    None where only loading can tell (a bad path).
     """
     name = resolve_name(name)
     if name in (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
@@ -160,7 +160,11 @@ def encoder_id(name: str | None = None) -> str | None:
     path = Path(name)
     if not path.exists() and (PROJECT_ROOT / name).exists():
         path = PROJECT_ROOT / name
-    if (path / TRAINED_MARKER).exists() or (path.exists() and not path.is_dir()):
+    if (path / TRAINED_MARKER).exists():
+        from univar import train_models  # light: reads the marker and hashes the weights
+
+        return train_models.trained_id(path)
+    if path.exists() and not path.is_dir():
         return None
     return f"{path.name}@{_dir_fingerprint(str(path.resolve()))}" if path.is_dir() else name
 
