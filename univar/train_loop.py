@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,7 +323,7 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
 
 def _record_start(cfg, out: Path, db) -> str:
     config = {**dataclasses.asdict(cfg), "out": str(out)}
-    run_id = f"train-{stable_hash(config, 10)}-{int(time.time())}"
+    run_id = f"train-{stable_hash(config, 10)}-{uuid.uuid4().hex[:12]}"
     with store.connect(db) as con:
         con.execute(
             "INSERT INTO runs (run_id, kind, config, config_hash, status) "
