@@ -176,7 +176,15 @@ def test_elicit_in_the_browser_then_map_then_cache(page, app_url):
 
     page.get_by_role("link", name="See these answers on the value map").click()
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=300_000)
-    page.get_by_text(re.compile(rf"^{ok} QA pairs · 1 models · 2 languages · encoder")).wait_for()
+    # the map shows every QA of this model in these languages: the new ones and any demo rows
+    on_map = store.query_df(
+        "SELECT count(*) AS n FROM qa WHERE model = ? AND language IN ('eng', 'fra')",
+        [MODEL],
+        path=db,
+    )["n"][0]
+    page.get_by_text(
+        re.compile(rf"^{on_map} QA pairs · 1 models · 2 languages · encoder")
+    ).wait_for(timeout=180_000)
 
     page.get_by_role("link", name="Elicit").click()
     page.get_by_text("5 · Run history").wait_for()

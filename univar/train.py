@@ -123,10 +123,10 @@ def cuda_info() -> dict:
     }
 
 
-# Seconds per view on the project's 2 shared CPU cores (load average 5-15), max_seq_length 128:
+# Seconds per view on the project's 2 shared CPU cores (load average 3-15), max_seq_length 128:
 # bench/bench_train.py and the shipped encoder's run. An idle machine is several times faster.
-CPU_SECONDS_PER_VIEW = {"full": 0.3, "lora": 0.5, "head": 0.0005}
-CPU_EMBED_QAS_PER_S = 10.0  # MiniLM on real answers, uncached (head mode's first pass)
+CPU_SECONDS_PER_VIEW = {"full": 0.35, "lora": 0.4, "head": 0.0005}
+CPU_EMBED_QAS_PER_S = 15.0  # MiniLM on real answers, uncached (head mode's first pass)
 
 
 def estimate(cfg: TrainConfig, n_qas: int) -> dict:
