@@ -169,14 +169,14 @@ def evaluation_panel(sizes: dict) -> None:
     if report is None:
         return
     st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_table")
-    left, right = st.columns(2)
-    left.plotly_chart(plots_eval.results_figure(report.table), key="te_results")
+    st.plotly_chart(plots_eval.results_figure(report.table), key="te_results")
     names = list(dict.fromkeys(report.table["encoder"]))
-    pick = right.selectbox(
+    left, right = st.columns([3, 1])
+    pick = left.selectbox(
         "Confusion matrix of", names, format_func=plots_eval.short_name, key="te_cm_encoder"
     )
     method = right.radio("Method", list(evaluate.METHODS), horizontal=True, key="te_cm_method")
-    right.plotly_chart(
+    st.plotly_chart(
         plots_eval.confusion_figure(evaluate.confusion(report, pick, method)), key="te_confusion"
     )
 

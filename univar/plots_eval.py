@@ -91,15 +91,17 @@ def confusion_figure(matrix, title: str = "Confusion matrix") -> go.Figure:
     n = max(len(labels), 1)
     return _layout(
         fig,
-        max(320, 60 + 32 * n),
+        max(380, 160 + 44 * n),
         title={"text": title},
-        xaxis={"title": {"text": "predicted"}, "side": "bottom"},
+        xaxis={"title": {"text": "predicted"}, "side": "bottom", "tickangle": -30},
         yaxis={"title": {"text": "true"}, "autorange": "reversed"},
     )
 
 
-def short_name(name: str) -> str:
-    """'org/model-x$eng' -> 'model-x$eng'; paths -> their last part."""
+def short_name(name: str, limit: int = 28) -> str:
+    """'org/model-x$eng' -> 'model-x$eng'; paths -> their last part; long names cut."""
     head, _, tail = name.partition("$")
     head = head.rstrip("/").split("/")[-1]
+    if len(head) > limit:
+        head = head[: limit - 1] + "…"
     return f"{head}${tail}" if tail else head
