@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from univar.commands.project import add_map_arguments, map_settings
 from univar.errors import UserError
 
 KINDS = ("map", "distances", "profile", "report")
@@ -20,18 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--format", choices=FORMATS, help="default: the --out extension")
     parser.add_argument("--out", required=True, help="file to write")
-    parser.add_argument("--encoder", help="as for `embed` (default: the app's default encoder)")
-    parser.add_argument("--model", action="append", help="only this model (repeatable)")
-    parser.add_argument("--language", action="append", help="only this language (repeatable)")
-    parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    add_map_arguments(parser)
     parser.add_argument("--color-by", default="language", help="map colours (default: language)")
-    parser.add_argument("--method", choices=("umap", "pca"), default="umap")
-    parser.add_argument("--n-neighbors", type=int, default=15)
-    parser.add_argument("--min-dist", type=float, default=0.1)
-    parser.add_argument(
-        "--metric", choices=("cosine", "euclidean", "manhattan", "correlation"), default="cosine"
-    )
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--by", choices=("language", "model", "identity"), default="language",
         help="distances between these groups (default: language)",
@@ -52,16 +43,10 @@ def _fmt(args) -> str:
 
 
 def run(args) -> int:
-    from univar import embed, export, mapdata, report
-    from univar.config import ProjectionConfig
+    from univar import embed, export, report
 
     fmt = _fmt(args)
-    selection = mapdata.Selection(
-        models=tuple(args.model) if args.model else None,
-        languages=tuple(args.language) if args.language else None,
-        datasets=tuple(args.dataset) if args.dataset else None,
-    )
-    config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
+    selection, config = map_settings(args)
     encoder = embed.LazyEncoder(args.encoder)
     out = Path(args.out)
     if args.kind == "report":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 
-def add_arguments(parser) -> None:
+def add_map_arguments(parser) -> None:
+    """Encoder, projection settings and filters: shared by `project` and `export`."""
     parser.add_argument("--encoder", help="as for `embed` (default: the app's default encoder)")
     parser.add_argument("--method", choices=("umap", "pca"), default="umap")
     parser.add_argument("--n-neighbors", type=int, default=15)
@@ -17,25 +18,31 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--language", action="append", help="only this language (repeatable)")
     parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    parser.add_argument("--out", help="also write the points (qa_id, tags, x, y) to this CSV file")
 
 
-def run(args) -> int:
-    from univar import embed, mapdata
+def map_settings(args):
+    """(Selection, ProjectionConfig) from the arguments of add_map_arguments."""
+    from univar import mapdata
     from univar.config import ProjectionConfig
 
-    config = ProjectionConfig(
-        method=args.method,
-        n_neighbors=args.n_neighbors,
-        min_dist=args.min_dist,
-        metric=args.metric,
-        seed=args.seed,
-    )
+    config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
     selection = mapdata.Selection(
         models=tuple(args.model) if args.model else None,
         languages=tuple(args.language) if args.language else None,
         datasets=tuple(args.dataset) if args.dataset else None,
     )
+    return selection, config
+
+
+def add_arguments(parser) -> None:
+    add_map_arguments(parser)
+    parser.add_argument("--out", help="also write the points (qa_id, tags, x, y) to this CSV file")
+
+
+def run(args) -> int:
+    from univar import embed, mapdata
+
+    selection, config = map_settings(args)
     encoder = embed.LazyEncoder(args.encoder)
     cached = mapdata.is_cached(args.db, encoder, selection, config)
 
