@@ -111,5 +111,11 @@ def sidebar() -> None:
         st.caption(f"In use: `{name}`")
 
 
+def plain(message) -> str:
+    """A message as literal text in Streamlit's markdown: two `$` (as in two model$language
+    identities) would otherwise typeset what lies between them as LaTeX."""
+    return str(message).replace("$", "\\$")
+
+
 def show_user_error(exc: UserError) -> None:
-    st.error(str(exc))
+    st.error(plain(exc))

@@ -6,22 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._shared import current_db, current_encoder, plain
 from univar import distances, mapdata, overlays, plots_overlays
 from univar.errors import UserError
 from univar.registry import BY_CODE, model_label
-
-try:
-    from pages._shared import current_db, current_encoder
-except ImportError:  # the page on its own, without the app's sidebar
-    from univar.config import db_path
-    from univar.embed import load_encoder
-
-    def current_db() -> str:
-        return st.session_state.get("db") or str(db_path())
-
-    def current_encoder():
-        return load_encoder(st.session_state.get("encoder"))
-
 
 db = current_db()
 encoder = current_encoder()
@@ -58,14 +46,15 @@ def distances_tab() -> str:
     """Heatmap and dendrogram of one grouping and metric; returns the metric chosen."""
     a, b = st.columns(2)
     by = a.radio("Distances between", list(GROUP_NAMES), format_func=GROUP_NAMES.get,
-                 horizontal=True, key="cmp_by")  # fmt: skip
+                 horizontal=True, key="cmp_by",
+                 index=0 if frame["language"].nunique() > 1 else 1)  # one language: models  # fmt: skip
     metric = b.selectbox("Metric", list(distances.METRICS), format_func=distances.METRICS.get,
                          help="Centroid cosine compares means only; energy distance and MMD "
                          "compare whole distributions of answers.", key="cmp_metric")  # fmt: skip
     try:
         m = matrix(db, version, encoder, encoder.id, by, metric)
     except UserError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
         return metric
     order = distances.cluster_order(m)
     name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
@@ -95,14 +84,15 @@ def pairs_tab() -> None:
     if len(ids) < 2:
         st.info("Near and far answers need two model$language identities.")
         return
+    best = distances.most_shared_pair(frame) or (ids[0], ids[1])
     a, b, c = st.columns([2, 2, 1])
-    first = a.selectbox("Identity A", ids, index=0, key="pair_a")
-    second = b.selectbox("Identity B", ids, index=1, key="pair_b")
+    first = a.selectbox("Identity A", ids, index=ids.index(best[0]), key="pair_a")
+    second = b.selectbox("Identity B", ids, index=ids.index(best[1]), key="pair_b")
     k = c.slider("Pairs of each kind", 1, 10, 5, key="pair_k")
     try:
         pairs = near_far(db, version, encoder, encoder.id, first, second, k)
     except UserError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
         return
     st.markdown("**Nearest**: the two answer most alike")
     st.dataframe(pairs[pairs["kind"] == "near"], hide_index=True, width="stretch")
@@ -143,7 +133,7 @@ def iw_tab(metric: str) -> None:
         langs = matrix(db, version, encoder, encoder.id, "language", metric)
         result = distances.iw_correlation(langs, coords)
     except UserError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     a, b, c, d = st.columns(4)
     a.metric("Pearson r", f"{result.pearson:.2f}")
@@ -162,7 +152,7 @@ if mapdata.database_counts(db)["qa_pairs"]:
     try:
         frame, _ = embedded(db, version, encoder, encoder.id)
     except UserError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 if frame is None:
     st.info("This database has no QA pairs yet: elicit answers or upload a CSV to compare.")
 else:

@@ -3,21 +3,19 @@ background with live progress, and find past runs to run again or resume."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from univar import elicit, history, jobs, local_llm, questions, registry
+from pages._shared import plain
+from univar import elicit, history, instruments, jobs, local_llm, questions, registry
 from univar.connection import check_connection
 from univar.errors import UserError
 from univar.secrets import present_keys, provider_of
 
-LOCAL_API_BASE = os.environ.get(
-    "UNIVAR_LOCAL_LLM_URL", f"http://127.0.0.1:{local_llm.DEFAULT_PORT}/v1"
-)
+LOCAL_API_BASE = local_llm.default_api_base()
 MAP_PAGE = "pages/value_map.py"
 STATUS_WORDS = {"starting": "Starting", "running": "Running", "done": "Finished",
                 "cancelled": "Cancelled", "failed": "Failed"}  # fmt: skip
@@ -129,7 +127,12 @@ def test_connections(chosen, keys) -> None:
 def choose_questions() -> list[questions.Question]:
     mode = st.radio(
         "Questions",
-        ["A number, balanced across values", "By framework and value", "From a CSV file"],
+        [
+            "A number, balanced across values",
+            "By framework and value",
+            "An instrument's items",
+            "From a CSV file",
+        ],
         horizontal=True,
         key="el_qmode",
     )
@@ -151,6 +154,13 @@ def choose_questions() -> list[questions.Question]:
         )
         wanted = set(picked or options)
         return [q for q in bank if (q.framework, q.value_code) in wanted]
+    if mode.startswith("An instrument"):
+        instrument = st.selectbox(
+            "Instrument", instruments.INSTRUMENTS, key="el_instrument",
+            help="Its items are asked as open questions, as the paper asks PVQ-RR's; the value "
+            "map can then ring these answers.",
+        )  # fmt: skip
+        return questions.select_questions(db, f"instrument:{instrument}")
     upload = st.file_uploader(
         "CSV with a `question` column (question_id, framework, code optional)",
         type=["csv"],
@@ -249,7 +259,7 @@ def start(configs, qs, keys, restart_run: str | None = None) -> None:
             else:
                 job = jobs.start(configs, db, questions=qs, api_keys=keys)
     except UserError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state.el_job = job.job_id
     st.rerun()
@@ -299,7 +309,7 @@ languages = st.multiselect(
 try:
     qs = choose_questions()
 except UserError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     qs = []
 cols = st.columns(5)
 samples = cols[0].number_input("Samples per question", 1, 100, 1, key="el_samples")
@@ -323,7 +333,7 @@ else:
             plans = [elicit.plan(c, db, questions=qs) for c in configs]
         show_plan(plans)
     except UserError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         configs = []
 if st.button("Run", type="primary", key="el_run", disabled=not plans):
     start(configs, qs, keys)

@@ -7,17 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._shared import current_db, plain
 from univar import embed, evaluate, plots_eval, train
 from univar.errors import UserError
-
-try:
-    from pages._shared import current_db
-except ImportError:  # the page on its own, without the app's sidebar
-    from univar.config import db_path
-
-    def current_db() -> str:
-        return st.session_state.get("db") or str(db_path())
-
 
 db = current_db()
 MODES = {
@@ -68,7 +60,7 @@ def training_form(sizes: dict, info: dict) -> None:
             split="question" if hold_out else None,
         )  # fmt: skip
     except UserError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     n_qas = sum(sizes[name] for name in datasets)
     est = train.estimate(cfg, n_qas)
@@ -82,7 +74,7 @@ def training_form(sizes: dict, info: dict) -> None:
         try:
             st.session_state.te_job = train.TrainJob(cfg, out or train.default_out(cfg), db)
         except UserError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
 
 
 def job_panel() -> None:
@@ -164,7 +156,7 @@ def evaluation_panel(sizes: dict) -> None:
                     tfidf=True,
                 )  # fmt: skip
         except UserError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
     report = st.session_state.get("te_report")
     if report is None:
         return

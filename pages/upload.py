@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import current_db, current_encoder
-from univar import datasets, embed, importers, validate
+from pages._shared import current_db, current_encoder, plain
+from univar import datasets, embed, importers, local_llm, validate
 from univar.errors import UserError
 
 LAYOUTS = {"Generic CSV": "csv", "UniVaR paper CSV (one file per model)": "univar-paper"}
@@ -43,8 +43,8 @@ def show_summary(v: validate.Validation) -> None:
 
 
 def import_and_embed(v, name, accept, translate_with, embed_now) -> None:
-    translate = importers.llm_translator(translate_with, db=db) if translate_with else None
-    with st.spinner("Importing ..."):
+    translate = importers.llm_translator(*translate_with, db=db) if translate_with else None
+    with st.spinner("Translating and importing ..." if translate else "Importing ..."):
         result = importers.import_validation(
             v, db, dataset=name, accept_formulas=accept, translate=translate
         )
@@ -86,17 +86,26 @@ if upload is not None:
         name = st.text_input("Dataset name", value=importers.name_from_file(upload.name))
         translate_with = None
         if v.summary()["untranslated"]:
-            if importers.can_translate():
-                if st.checkbox("Translate non-English rows to English first"):
-                    translate_with = st.text_input("Translator model (litellm)", "openai/smollm2")
+            if st.checkbox("Translate non-English rows to English first", key="up_translate"):
+                left, right = st.columns(2)
+                translate_with = (
+                    left.text_input("Translator model (litellm)", "openai/smollm2"),
+                    right.text_input(
+                        "Its api_base (empty for a hosted provider)",
+                        local_llm.default_api_base(),
+                    ).strip() or None,
+                )  # fmt: skip
             else:
-                st.caption("Translation of uploads is not available yet: rows go in as they are.")
+                st.warning(
+                    "Non-English rows without question_en/answer_en are embedded as they "
+                    "are: their points sit by language more than by value."
+                )
         embed_now = st.checkbox("Embed with the current encoder now (for the map)", value=True)
         if st.button("Import", type="primary", disabled=not accept):
             try:
                 import_and_embed(v, name, accept, translate_with, embed_now)
             except UserError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
 
 st.header("Your datasets")
 table = datasets.list_datasets(db)
@@ -110,7 +119,7 @@ if len(table):
             datasets.rename_dataset(chosen, new_name, db)
             st.rerun()
         except UserError as exc:
-            left.error(str(exc))
+            left.error(plain(exc))
     sure = right.checkbox(f"Yes, delete {chosen} and its QA pairs", key="delete_sure")
     if right.button("Delete", disabled=not sure):
         datasets.delete_dataset(chosen, db)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._export import export_buttons, report_buttons
-from pages._shared import current_db, current_encoder
+from pages._shared import current_db, current_encoder, plain
 from univar import demo, distances, instruments, mapdata, overlays, plots, plots_overlays
 from univar.config import ProjectionConfig
 from univar.datasets import uploaded as uploaded_datasets
@@ -142,7 +142,7 @@ try:
         version = mapdata.db_version(db)
     points = map_points(db, version, encoder, encoder.id, selection, config)
 except UserError as exc:
-    st.warning(str(exc))
+    st.warning(plain(exc))
     st.stop()
 
 matches = search(db, version, selection, query) if query.strip() else []

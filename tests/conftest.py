@@ -32,6 +32,22 @@ def shared_file(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def fault_server():
+    """tests/fault_server.py on loopback: an OpenAI-compatible server that injects faults.
+    One per module: requests a module left hanging must not count in the next one's."""
+    from fault_server import FaultServer
+
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fs(fault_server):
+    """The fault server, answering normally, counters at zero."""
+    return fault_server.reset()
+
+
 # --- local LLM servers ---
 # Owned by the local-LLM work (univar/local_llm.py). Tests use `local_llm.api_base("smollm2")`
 # (or "gemma3") with litellm's `model="openai/smollm2", api_key="local"`.
@@ -58,6 +74,24 @@ def local_llm(tmp_path_factory):
         pytest.skip(f"llama-cpp-python cannot be installed: {str(exc).splitlines()[0]}")
     with llm.start(port=llm.free_port(), log_dir=tmp_path_factory.mktemp("llm-server")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def smollm2(request) -> str:
+    """The api_base of a SmolLM2 server: one already up ($UNIVAR_LOCAL_LLM_URL or the default
+    port), else one of this module's own (SmolLM2 only: it starts in seconds)."""
+    from univar import local_llm as llm
+
+    for url in (os.environ.get("UNIVAR_LOCAL_LLM_URL"), f"http://127.0.0.1:{llm.DEFAULT_PORT}/v1"):
+        if url and "smollm2" in llm.served_models(url):
+            return url
+    try:
+        llm.ensure_llama_cpp()
+        server = llm.start(("smollm2",), port=llm.free_port())
+    except (llm.LocalLLMError, OSError) as exc:
+        pytest.skip(f"no local SmolLM2 server: {str(exc).splitlines()[0]}")
+    request.addfinalizer(server.stop)
+    return server.api_base("smollm2")
 
 
 # --- end local LLM servers ---

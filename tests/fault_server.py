@@ -203,6 +203,13 @@ class FaultServer:
                 return "429" if (self.requests // self.fail_every) % 2 else "500"
             return self.mode
 
+    def reset(self) -> FaultServer:
+        """Back to answering every request at once, with fresh counters."""
+        self.mode, self.fail_every, self.delay_s, self.retry_after = "ok", 0, 0.0, None
+        self.script.clear()
+        self.reset_counters()
+        return self
+
     def reset_counters(self) -> None:
         with self._lock:
             self.requests, self.inflight_max = 0, 0
@@ -223,6 +230,17 @@ class FaultServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def elicit_config(fs: FaultServer, bank, n=3, languages=("eng",), **kw):
+    """An ElicitConfig of the first n questions of `bank` against `fs`, with short retries."""
+    from univar.config import ElicitConfig
+
+    kw = dict(timeout_s=5.0, max_retries=2, retry_base_s=0.01, retry_max_s=0.2) | kw
+    ids = tuple(q.question_id for q in bank[:n])
+    return ElicitConfig(
+        model="openai/fake", api_base=fs.api_base, languages=languages, question_ids=ids, **kw
+    )
 
 
 if __name__ == "__main__":  # manual poking: python tests/fault_server.py

@@ -1,130 +1,162 @@
 """The main path in a real browser: `streamlit run app.py`, headless Chromium through Playwright.
 
-One Streamlit server and one page per module (fixtures `server` and `page`); later steps add
-test functions that reuse them. The server gets a demo database whose maps are computed in
-the fixture, so nothing waits on UMAP's ~30 s compile inside the server.
+One Streamlit server and one page for the module; the tests run in order on it: the map and
+its model choice, the overlays (colour by Schwartz value, an instrument's QAs ringed, a value
+profile), the Compare page (heatmap, dendrogram, near and far answers), and a CSV upload that
+lands on the map.
+
+The database holds real answers only: five LLMs from Value FULCRA (../shared/data), plus the
+local SmolLM2 answering some of the project's portrait items and taking the portrait survey
+through the real llama.cpp server. The fixture embeds everything and computes the first maps,
+so nothing waits on UMAP's ~30 s compile inside the server before the upload.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import csv
 from pathlib import Path
 
 import pytest
+from helpers_browser import choose, chromium_page, need_browser, plot_traces, settle, streamlit_app
 from helpers_demo import build_demo_db, fulcra_rows
+
+from univar import elicit, embed, instruments, overlays, projection, questions, store, survey
+from univar.config import ElicitConfig, GenerationConfig, ProjectionConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "out" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PER_MODEL = 12  # 5 real LLMs: 60 QA pairs
-DROPPED = "gemini"  # the model the test removes from the map
+PORTRAITS = 6  # portrait items SmolLM2 answers as open questions
+UPLOADED = 4  # further Value FULCRA answers per model, uploaded as a CSV
+DROPPED = "gemini"  # the model the first test removes from the map
+SMOLLM2 = "openai/smollm2"
 MAP = ".js-plotly-plot .main-svg"
+LABELS = """() => [...document.querySelectorAll('.st-key-value_map .js-plotly-plot')]
+  .flatMap(gd => gd.data || []).flatMap(t => t.mode && t.mode.includes('text') ? t.text : [])"""
 QA_POINTS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
+  const gd = document.querySelector('.st-key-value_map .js-plotly-plot');
   if (!gd || !gd.data) return -1;
   return gd.data.filter(t => t.meta === 'qa').reduce((n, t) => n + t.customdata.length, 0);
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} was not healthy after {timeout} s")
-
-
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    """Real answers, real MiniLM vectors, and the default UMAP maps the test will show."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium")
-    from univar import embed, projection
-    from univar.config import ProjectionConfig
+def demo_db(tmp_path_factory, smollm2) -> Path:
+    need_browser()
+    path = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb", PER_MODEL)
+    items = questions.select_questions(path, f"instrument:{instruments.PORTRAITS}")[:PORTRAITS]
+    config = ElicitConfig(
+        model=SMOLLM2, api_base=smollm2, languages=("eng",), dataset="portraits",
+        question_ids=tuple(q.question_id for q in items), generation=GenerationConfig(max_tokens=32),
+    )  # fmt: skip
+    assert elicit.run(config, path, questions=items).failed == 0
+    survey.run(survey.SurveyConfig(model=SMOLLM2, api_base=smollm2), path)
+    assert len(overlays.survey_profile(path, [f"{SMOLLM2}$eng"])) == 19
 
     encoder = embed.load_encoder()
-    path = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb", PER_MODEL)
-    embed.embed_qa(path, encoder)
-    rows = fulcra_rows(PER_MODEL)
-    for keep in (rows, [r for r in rows if r["model"] != DROPPED]):
-        projection.project(path, encoder, [r["qa_id"] for r in keep], ProjectionConfig())
+    frame, _ = embed.embed_qa(path, encoder)
+    everyone = list(frame["qa_id"])
+    without = list(frame.loc[frame["model"] != DROPPED, "qa_id"])
+    for ids in (everyone, without):
+        projection.project(path, encoder, ids, ProjectionConfig())
     return path
 
 
 @pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "UNIVAR_DB": str(demo_db), "HF_HUB_OFFLINE": "1"}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_healthy(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1600, "height": 1150})
-        tab.set_default_timeout(120_000)
-        tab.goto(server)
-        tab.wait_for_selector(MAP)
-        yield tab
-        browser.close()
+def page(demo_db, tmp_path_factory):
+    with streamlit_app(demo_db, tmp_path_factory.mktemp("server")) as url:
+        with chromium_page() as tab:
+            tab.goto(url)
+            tab.wait_for_selector(MAP)
+            yield tab
 
 
 def test_the_map_opens_and_follows_the_model_choice(page):
     page.wait_for_function(f"({QA_POINTS})() > 0")
-    assert page.evaluate(QA_POINTS) == 5 * PER_MODEL
-    labels = page.locator(".js-plotly-plot .textpoint").all_text_contents()
-    assert DROPPED in labels  # model labels at the model$language centroids
+    assert page.evaluate(QA_POINTS) == 5 * PER_MODEL + PORTRAITS
+    assert DROPPED in page.evaluate(LABELS)  # model labels at the model$language centroids
     page.locator(f'button[aria-label="Remove {DROPPED}"]').click()
-    page.wait_for_function(f"({QA_POINTS})() === {4 * PER_MODEL}")
-    page.wait_for_selector(MAP)
-    assert DROPPED not in page.locator(".js-plotly-plot .textpoint").all_text_contents()
+    page.wait_for_function(f"({QA_POINTS})() === {4 * PER_MODEL + PORTRAITS}")
+    page.wait_for_function(f"!({LABELS})().includes('{DROPPED}')")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "value_map.png"), full_page=True)
+
+
+def test_overlays_value_colours_instrument_ring_and_profile(page, demo_db):
+    choose(page, "Colour by", "Value")
+    choose(page, "Value framework", "Schwartz")
+    choose(page, "Highlight an instrument's QAs", instruments.PORTRAITS)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.st-key-value_map .js-plotly-plot')]"
+        ".some(gd => (gd.data || []).some(t => t.meta === 'instrument'))"
+    )
+    traces = plot_traces(page, "value_map")
+    # the QA traces are now one per Schwartz value (codes as the value definitions name them)
+    codes = {v.lower() for v in store.query_df(
+        "SELECT code FROM value_defs WHERE lower(framework) = 'schwartz'", path=demo_db
+    )["code"]}  # fmt: skip
+    qa_names = {t["name"].lower() for t in traces if t["meta"] == "qa"}
+    assert len(qa_names & codes) >= 3, qa_names
+    ring = [t for t in traces if t["meta"] == "instrument"]
+    assert len(ring) == 1 and ring[0]["n"] == PORTRAITS  # SmolLM2's portrait answers
+
+    choose(page, "Model$language", f"{SMOLLM2}$eng")
+    page.locator(".st-key-map_profile .js-plotly-plot").wait_for()
+    profile = plot_traces(page, "map_profile")
+    assert any(t["type"] == "scatterpolar" and t["n"] == 20 for t in profile)  # 19, closed
+    share = plot_traces(page, "map_value_share")
+    assert any(t["type"] == "barpolar" for t in share)
+    page.screenshot(path=str(SHOTS / "overlays.png"), full_page=True)
+
+
+def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
+    page.get_by_role("link", name="Compare", exact=True).click()
+    page.locator(".st-key-distance_heatmap .js-plotly-plot").wait_for()
+    heat = plot_traces(page, "distance_heatmap")
+    assert [t["type"] for t in heat] == ["heatmap"] and heat[0]["n"] >= 2
+    page.locator(".st-key-distance_dendrogram .js-plotly-plot").wait_for()
+    tree = plot_traces(page, "distance_dendrogram")
+    assert len(tree) >= 2  # one link per merge of the average-linkage tree
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+
+    page.get_by_role("tab", name="Near and far answers").click()
+    page.get_by_text("Nearest", exact=False).first.wait_for()
+    page.get_by_text("Farthest", exact=False).first.wait_for()
+    tables = page.locator('[data-testid="stTabs"] [data-testid="stDataFrame"]:visible')
+    tables.nth(1).wait_for()
+    rows = [int(t.get_attribute("aria-rowcount") or 0) for t in tables.locator("[role=grid]").all()]
+    assert len(rows) == 2 and all(n > 1 for n in rows), rows  # header plus at least one pair
+
+
+def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
+    done = {r["qa_id"] for r in fulcra_rows(PER_MODEL)}
+    rows = [
+        r for r in fulcra_rows(PER_MODEL + UPLOADED) if r["qa_id"] not in done
+        and r["model"] != DROPPED  # the map's model choice still leaves it out
+    ]  # fmt: skip
+    path = tmp_path / "fulcra_mine.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, ["model", "language", "question", "answer"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in writer.fieldnames} for r in rows)
+
+    page.get_by_role("link", name="Upload", exact=True).click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_test_id("stMetric").filter(has_text="QA pairs").get_by_text(
+        str(len(rows)), exact=True
+    ).wait_for()
+    settle(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text(f"Imported {len(rows)} QA pairs as dataset").wait_for()
+    settle(page)
+
+    page.get_by_role("link", name="Value map", exact=True).click()
+    mine = """() => [...document.querySelectorAll('.st-key-value_map .js-plotly-plot')]
+      .flatMap(gd => gd.data || []).filter(t => t.meta === 'uploaded')
+      .reduce((n, t) => n + t.customdata.length, 0)"""
+    page.wait_for_function(f"({mine})() === {len(rows)}", timeout=300_000)
+    total = 4 * PER_MODEL + PORTRAITS + len(rows)
+    page.wait_for_function(f"({QA_POINTS})() === {total}")
+    page.screenshot(path=str(SHOTS / "uploaded.png"), full_page=True)

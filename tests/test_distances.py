@@ -164,3 +164,16 @@ def test_iw_needs_three_matched_languages():
     coords = distances.read_iw_coordinates(b"language,x,y\neng,1,2\nfra,2,3\nzho,0,0\n")
     with pytest.raises(UserError, match="at least 3"):
         distances.iw_correlation(m, coords)
+
+
+def test_most_shared_pair_finds_the_identities_with_common_questions():
+    frame = pd.DataFrame(
+        {
+            "identity": ["a$eng", "a$eng", "b$eng", "c$eng", "c$eng", "d$eng"],
+            "question_id": ["q1", "q2", "q9", "q1", "q2", "q1"],
+            "question_en": [""] * 6,
+        }
+    )
+    assert distances.most_shared_pair(frame) == ("a$eng", "c$eng")  # two questions in common
+    assert distances.most_shared_pair(frame[frame["identity"] != "c$eng"]) == ("a$eng", "d$eng")
+    assert distances.most_shared_pair(frame.iloc[[0, 2]]) is None

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_server import FaultServer
+from fault_server import FaultServer, elicit_config
 
 from univar import cli, elicit, questions, store
 from univar.config import ElicitConfig, GenerationConfig
@@ -24,30 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def server():
-    with FaultServer() as fs:
-        yield fs
-
-
-@pytest.fixture
-def fs(server):
-    server.mode, server.fail_every, server.delay_s, server.retry_after = "ok", 0, 0.0, None
-    server.script.clear()
-    server.reset_counters()
-    return server
-
-
-@pytest.fixture(scope="module")
 def bank():
     return questions.select_questions(None, 12)
 
 
-def config(fs, bank, n=3, languages=("eng",), **kw) -> ElicitConfig:
-    kw = dict(timeout_s=5.0, max_retries=2, retry_base_s=0.01, retry_max_s=0.2) | kw
-    ids = tuple(q.question_id for q in bank[:n])
-    return ElicitConfig(
-        model="openai/fake", api_base=fs.api_base, languages=languages, question_ids=ids, **kw
-    )
+config = elicit_config
 
 
 def rows(db, sql="SELECT language, question_id, sample, status FROM qa_pairs") -> list[tuple]:

@@ -9,7 +9,7 @@ import email.utils
 import time
 
 import pytest
-from fault_server import FaultServer
+from fault_server import elicit_config
 
 from univar import elicit, questions, store
 from univar.config import ElicitConfig
@@ -30,30 +30,12 @@ UNUSABLE = {"empty_choices": "no choices", "null_content": "not text"}
 
 
 @pytest.fixture(scope="module")
-def server():
-    with FaultServer() as fs:
-        yield fs
-
-
-@pytest.fixture
-def fs(server):
-    server.mode, server.fail_every, server.delay_s, server.retry_after = "ok", 0, 0.0, None
-    server.script.clear()
-    server.reset_counters()
-    return server
-
-
-@pytest.fixture(scope="module")
 def bank():
     return questions.select_questions(None, 6)
 
 
 def _config(fs, bank, n=2, languages=("eng",), **kw) -> ElicitConfig:
-    kw = dict(timeout_s=1.0, max_retries=2, retry_base_s=0.01, retry_max_s=0.2) | kw
-    ids = tuple(q.question_id for q in bank[:n])
-    return ElicitConfig(
-        model="openai/fake", api_base=fs.api_base, languages=languages, question_ids=ids, **kw
-    )
+    return elicit_config(fs, bank, n, languages, **({"timeout_s": 1.0} | kw))
 
 
 def _rows(db) -> list[tuple]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -251,26 +250,31 @@ def test_cli_dispatches_pvq_rr(tmp_db, capsys):
     assert n["n"][0] == 57
 
 
-def test_missing_instruments_module_is_said_plainly(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "univar.instruments", None)
-    with pytest.raises(UserError, match="needs univar.instruments"):
-        importers.import_files("valueprism", [tmp_path / "vp.csv"], tmp_path / "x.duckdb")
-
-
-def test_translation_is_said_unavailable_or_fills_english(monkeypatch, tmp_db):
-    v = validate_bytes(b"question,answer,model,language\nQuoi ?,Oui.,m,fra\n")
-    if not importers.can_translate():
-        with pytest.raises(UserError, match="translate_texts"):
-            importers.llm_translator("openai/x")
-        return
-    from univar import translate
-
-    monkeypatch.setattr(
-        translate, "translate_texts", lambda texts, *a, **k: [f"EN {t}" for t in texts]
+def test_translation_fills_english_through_the_engine(tmp_db, fs):
+    data = "question,answer,model,language\nQuoi ?,Oui.,m,fra\nWhy?,Because.,m,eng\n"
+    translator = importers.llm_translator("openai/t", fs.api_base, db=tmp_db)
+    importers.import_validation(validate_bytes(data.encode()), tmp_db, dataset="t",
+                                translate=translator)  # fmt: skip
+    qa = store.query_df(
+        "SELECT language, question_en, answer_en, coalesce(translator, '-') FROM qa ORDER BY 1",
+        path=tmp_db,
     )
-    importers.import_validation(v, tmp_db, dataset="t", translate=importers.llm_translator("m"))
-    qa = store.query_df("SELECT question_en, answer_en FROM qa", path=tmp_db)
-    assert list(qa.iloc[0]) == ["EN Quoi ?", "EN Oui."]
+    assert qa.values.tolist() == [
+        ["eng", "Why?", "Because.", "-"],
+        ["fra", "[English] Quoi ?", "[English] Oui.", f"openai/t@{fs.api_base}"],
+    ]
+    assert fs.requests == 2  # question and answer of the one French row
+
+
+def test_failed_translation_imports_nothing(tmp_db, fs):
+    fs.mode = "500"
+    data = b"question,answer,model,language\nQuoi ?,Oui.,m,fra\n"
+    with pytest.raises(UserError, match="could not translate"):
+        importers.import_validation(
+            validate_bytes(data), tmp_db, dataset="t",
+            translate=importers.llm_translator("openai/t", fs.api_base, db=tmp_db),
+        )  # fmt: skip
+    assert store.query_df("SELECT count(*) AS n FROM qa_pairs", path=tmp_db)["n"][0] == 0
 
 
 def test_question_id_column_is_kept(tmp_db):

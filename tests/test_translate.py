@@ -8,6 +8,7 @@ from fault_server import FaultServer
 
 from univar import elicit, questions, store, translate
 from univar.config import ElicitConfig
+from univar.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,42 @@ def test_failed_translation_is_an_error_row_that_a_rerun_repairs(tmp_db, fs, ban
     assert again.ok == 1 and again.failed == 0
     with store.connect(tmp_db) as con:
         assert con.execute("SELECT count(*) FROM qa").fetchone()[0] == 1
+
+
+# --- translate_texts: uploads and other batches ---
+
+
+def test_translate_texts_keeps_order_and_empties_and_asks_once(tmp_db, fs):
+    _, translator = fs
+    texts = ["Bonjour", "", "Merci", "Bonjour"]
+    kw = dict(model="openai/t", api_base=translator.api_base, db=tmp_db)
+    seen = []
+    out = translate.translate_texts(
+        texts, "fra", "eng", progress=lambda d, t: seen.append((d, t)), **kw
+    )
+    assert out == ["[English] Bonjour", "", "[English] Merci", "[English] Bonjour"]
+    assert translator.requests == 2 and seen[-1] == (2, 2)  # one request per distinct text
+    assert translate.translate_texts(texts, "fra", "eng", **kw) == out
+    assert translator.requests == 2  # the rerun comes from the cache
+    assert translate.translate_texts(["Hi"], "eng", "eng", **kw) == ["Hi"]
+
+
+def test_translate_texts_failure_names_the_text_and_keeps_the_rest(tmp_db, fs):
+    _, translator = fs
+    translator.mode = "500"
+    translator.script = ["ok"]  # the first request succeeds, every other one fails
+    kw = dict(model="openai/t", api_base=translator.api_base, db=tmp_db)
+    with pytest.raises(UserError, match=r"could not translate 'Deux'"):
+        translate.translate_texts(["Un", "Deux"], "fra", "eng", concurrency=1, **kw)
+    stored = store.query_df("SELECT status, count(*) AS n FROM requests GROUP BY 1", path=tmp_db)
+    assert dict(zip(stored["status"], stored["n"], strict=True)) == {"ok": 1, "error": 1}
+    translator.mode, sent = "ok", translator.requests
+    assert translate.translate_texts(["Un", "Deux"], "fra", "eng", **kw)[1] == "[English] Deux"
+    assert translator.requests == sent + 1  # only the failed one is asked again
+
+
+def test_translate_texts_unreachable_server_is_one_message(tmp_db):
+    with pytest.raises(UserError, match="cannot reach"):
+        translate.translate_texts(
+            ["Un"], "fra", "eng", model="openai/t", api_base="http://127.0.0.1:9/v1", db=tmp_db
+        )

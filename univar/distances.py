@@ -264,6 +264,21 @@ def iw_correlation(matrix: pd.DataFrame, coords: pd.DataFrame, permutations: int
     return IWResult(r, rho, (hits + 1) / (permutations + 1), len(langs), pairs)
 
 
+def most_shared_pair(frame: pd.DataFrame) -> tuple[str, str] | None:
+    """The two identities that answered the most questions in common (the first such pair in
+    sorted order), or None when no two share a question: the pair worth comparing first."""
+    import pandas as pd
+
+    key = frame["question_id"].fillna(frame["question_en"])
+    seen = pd.crosstab(frame["identity"], key).clip(upper=1).sort_index()
+    shared = seen.to_numpy() @ seen.to_numpy().T
+    np.fill_diagonal(shared, 0)
+    if shared.size == 0 or shared.max() == 0:
+        return None
+    i, j = np.unravel_index(int(np.argmax(shared)), shared.shape)
+    return seen.index[i], seen.index[j]
+
+
 def identities(frame: pd.DataFrame) -> list[str]:
     """model$language identities of a frame, sorted."""
     return sorted(frame["identity"].dropna().unique().tolist())

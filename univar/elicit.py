@@ -15,7 +15,6 @@ asks only what is missing or failed; a QA pair already stored 'ok' is not even l
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import json
 import threading
@@ -37,7 +36,15 @@ from univar.elicit_plan import (
     qa_id,
     units_of,
 )
-from univar.llm_client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
+from univar.llm_client import (
+    Limiter,
+    Reply,
+    Request,
+    RetryPolicy,
+    complete,
+    endpoint_of,
+    run_blocking,
+)
 from univar.questions import Question, register
 from univar.request_cache import Writer, load_done_qa, load_ok_replies
 
@@ -302,9 +309,4 @@ async def arun(
 
 def run(config: ElicitConfig, db=None, **kwargs) -> Summary:
     """Elicit, blocking; keyword arguments as for `arun`. Works inside a notebook's loop too."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun(config, db, **kwargs))
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, arun(config, db, **kwargs)).result()
+    return run_blocking(arun(config, db, **kwargs))

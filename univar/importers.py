@@ -8,7 +8,6 @@ dataset in ONE transaction: all or nothing. A failed import leaves the database 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 import uuid
@@ -16,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from univar import store
+from univar import registry, store, translate
 from univar.config import db_path, stable_hash
 from univar.csvfile import max_upload_bytes, too_big
 from univar.errors import UserError
@@ -253,10 +252,8 @@ def import_files(
 def _import_instrument(fmt: str, paths: list[Path], db, dataset: str | None) -> ImportResult:
     if len(paths) != 1:
         raise UserError(f"--format {fmt} takes one file")
-    try:
-        instruments = importlib.import_module("univar.instruments")
-    except ModuleNotFoundError:
-        raise UserError(f"--format {fmt} needs univar.instruments, missing here") from None
+    from univar import instruments  # the import formats of instruments live there
+
     if fmt == "pvq-rr":
         n = instruments.import_pvq_rr(paths[0], db)
         return ImportResult("pvq-rr", n)
@@ -268,36 +265,26 @@ def _import_instrument(fmt: str, paths: list[Path], db, dataset: str | None) -> 
 # --- translation -----------------------------------------------------------------------------
 
 
-def can_translate() -> bool:
-    """Whether the translation engine offers what `llm_translator` needs."""
-    try:
-        return hasattr(importlib.import_module("univar.translate"), "translate_texts")
-    except ImportError:
-        return False
+def llm_translator(model: str, api_base: str | None = None, db=None, progress=None) -> Translator:
+    """Translate non-English rows to English through the elicitation engine's translator
+    (the same prompt and request cache), one language at a time."""
+    from univar.elicit_plan import check_reachable  # it imports this module
 
-
-def llm_translator(model: str, api_base: str | None = None, db=None) -> Translator:
-    """Translate non-English rows to English through the elicitation engine's translator.
-
-    Needs `univar.translate.translate_texts(texts, source, target, *, model, api_base, db)`;
-    without it this says so before anything is sent or written."""
-    module = importlib.import_module("univar.translate")
-    fn = getattr(module, "translate_texts", None)
-    if fn is None:
-        raise UserError(
-            "translating uploaded rows needs univar.translate.translate_texts, which this "
-            "version lacks; import without translation (rows are embedded as they are)"
-        )
+    registry.check_model_string(model)
+    if api_base:
+        check_reachable(api_base)  # before anything is sent or written
 
     def run(rows: list[dict]) -> int:
         todo = [r for r in rows if needs_translation(r)]
         for lang in sorted({r["language"] for r in todo}):
             group = [r for r in todo if r["language"] == lang]
             texts = [r["question"] for r in group] + [r["answer"] for r in group]
-            out = fn(texts, lang, "eng", model=model, api_base=api_base, db=db)
+            out = translate.translate_texts(
+                texts, lang, "eng", model=model, api_base=api_base, db=db, progress=progress
+            )
             for i, r in enumerate(group):
                 r["question_en"], r["answer_en"] = out[i], out[len(group) + i]
-                r["translator"] = module.label(model, api_base)
+                r["translator"] = translate.label(model, api_base)
         return len(todo)
 
     return run

@@ -240,3 +240,16 @@ async def complete(
         await asyncio.sleep(min(policy.max_wait_s, wait if wait is not None else backoff))
     suffix = f" (after {attempts} attempts)" if attempts > 1 else ""
     return Reply("error", error=f"{error}{suffix}", attempts=attempts)
+
+
+def run_blocking(coro):
+    """Run a coroutine to its end and return its result, also from inside a running event loop
+    (a notebook's): there it runs on a loop of its own in a worker thread."""
+    import concurrent.futures
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

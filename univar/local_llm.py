@@ -44,6 +44,12 @@ MODELS = ("smollm2", "gemma3")
 N_CTX = 2048
 DEFAULT_PORT = 8010
 
+
+def default_api_base() -> str:
+    """Where the app looks for a local server: $UNIVAR_LOCAL_LLM_URL, else our default port."""
+    return os.environ.get("UNIVAR_LOCAL_LLM_URL") or f"http://127.0.0.1:{DEFAULT_PORT}/v1"
+
+
 # The llama_cpp package plus the modules of its `server` extra.
 _SERVER_MODULES = (
     "llama_cpp",

@@ -151,18 +151,21 @@ def dendrogram_figure(tree, *, title: str = "", label=str, height: int = 360):
             )
         )
     leaves = tree[tree["link"] < 0]
+    names = [label(x) for x in leaves["label"]]
+    longest = max(map(len, names), default=0)
     fig.update_layout(
         title=title,
-        height=height,
+        height=height + 6 * min(longest, 40),
         xaxis={
             "tickmode": "array",
             "tickvals": leaves["x"].tolist(),
-            "ticktext": [label(x) for x in leaves["label"]],
+            "ticktext": names,
+            "tickangle": -90,  # upright names overlap, and plotly then drops some of them
             "showgrid": False,
             "zeroline": False,
         },
         yaxis={"title": {"text": "merge distance"}, "zeroline": False},
-        margin={"l": 60, "r": 20, "t": 60, "b": 80},
+        margin={"l": 60, "r": 20, "t": 60, "b": 20 + 7 * min(longest, 40)},
         plot_bgcolor="white",
     )
     return fig

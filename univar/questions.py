@@ -217,8 +217,11 @@ def _check_ids_free(db, questions: list[Question]) -> None:
 
 
 def select_questions(db, spec: str | int) -> list[Question]:
-    """`all`, a number N (value-balanced), or the path of a CSV file; raises UserError."""
+    """`all`, a number N (value-balanced), `instrument:NAME` (its items with text, asked as
+    open questions, as the paper asks PVQ-RR's), or the path of a CSV file; raises UserError."""
     text = str(spec).strip()
+    if text.lower().startswith("instrument:"):
+        return instrument_questions(db, text.split(":", 1)[1].strip())
     if text.lower() == "all" or text.isdigit():
         bank = read_bank()
         if not bank:
@@ -235,3 +238,29 @@ def select_questions(db, spec: str | int) -> list[Question]:
     questions = read_question_file(path)
     _check_ids_free(db, questions)
     return questions
+
+
+def instrument_questions(db, instrument: str) -> list[Question]:
+    """An instrument's items that have text, in item order; the map can then ring their QAs."""
+    from univar import instruments  # it builds on this module
+
+    instruments.ensure(db)
+    with store.connect(db, read_only=True) as con:
+        known = [
+            r[0] for r in con.execute("SELECT instrument FROM instruments ORDER BY 1").fetchall()
+        ]
+        rows = con.execute(
+            "SELECT q.question_id, q.question, q.framework, q.value_code FROM questions q "
+            "JOIN (SELECT DISTINCT question_id, item_id FROM instrument_items "
+            "WHERE instrument = ? AND question_id IS NOT NULL) i USING (question_id) "
+            "ORDER BY i.item_id",
+            [instrument],
+        ).fetchall()
+    if instrument not in known:
+        raise UserError(f"unknown instrument {instrument!r}; known: {', '.join(known)}")
+    if not rows:
+        raise UserError(
+            f"instrument {instrument!r} has no item text in this database; import it first "
+            f"(python -m univar import --format {instrument} FILE)"
+        )
+    return [Question(qid, q, fw, code, f"instrument:{instrument}") for qid, q, fw, code in rows]

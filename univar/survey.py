@@ -10,7 +10,6 @@ Requests go through the elicitation engine's cache (purpose 'survey'), so a reru
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import json
 import re
@@ -24,7 +23,15 @@ from univar import secrets as keyring
 from univar.config import GenerationConfig, db_path, stable_hash
 from univar.elicit_plan import check_reachable
 from univar.errors import UserError
-from univar.llm_client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
+from univar.llm_client import (
+    Limiter,
+    Reply,
+    Request,
+    RetryPolicy,
+    complete,
+    endpoint_of,
+    run_blocking,
+)
 from univar.request_cache import Writer, load_ok_replies
 
 SCALE = ("Not like me at all", "Not like me", "A little like me", "Moderately like me",
@@ -311,13 +318,7 @@ def run(cfg: SurveyConfig, db=None, *, api_key: str | None = None, progress=None
 
     asker.writer.start()
     try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(all_languages())
-        else:  # called from a running loop (a notebook): run ours in a thread
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                pool.submit(asyncio.run, all_languages()).result()
+        run_blocking(all_languages())
         status = "done"
     finally:
         asker.writer.close()

@@ -55,3 +55,85 @@ def clean(text: str) -> str:
 
 
 _QUOTES = {('"', '"'), ("'", "'"), ("“", "”"), ("«", "»"), ("「", "」")}
+
+
+def translate_texts(
+    texts: list[str],
+    source: str,
+    target: str = "eng",
+    *,
+    model: str,
+    api_base: str | None = None,
+    db=None,
+    api_key: str | None = None,
+    concurrency: int = 4,
+    progress=None,
+) -> list[str]:
+    """`texts` translated from `source` to `target`, in order, through the request cache that
+    elicitation uses: a text translated before costs nothing, each new reply is stored as it
+    arrives (so a crash or a failure loses nothing and a rerun asks nothing twice).
+
+    progress(done, total) after each reply. Raises UserError naming the first text that could
+    not be translated, after every other reply is stored."""
+    import asyncio
+    import time
+    import uuid
+
+    from univar import secrets as keyring
+    from univar import store
+    from univar.config import db_path
+    from univar.elicit_plan import check_reachable
+    from univar.errors import UserError
+    from univar.llm_client import Limiter, RetryPolicy, complete, endpoint_of, run_blocking
+    from univar.request_cache import Writer, load_ok_replies
+
+    registry.check_model_string(model)
+    if source == target:
+        return list(texts)
+    if api_base:
+        check_reachable(api_base)
+    reqs = [request(t, source, target, model, api_base) if t and t.strip() else None for t in texts]
+    with store.connect(db) as con:
+        cache = load_ok_replies(con, [model])
+    todo = list({r.key: r for r in reqs if r is not None and r.key not in cache}.values())
+    key = keyring.resolve_api_key(model, api_key) or ("local" if api_base else None)
+    keys = keyring.known_keys() + ([api_key] if api_key else [])
+    run_id = time.strftime("%Y%m%d-%H%M%S-translate-") + uuid.uuid4().hex[:8]
+    writer = Writer(db_path(db))
+    done = 0
+
+    async def send_all():
+        limiter, policy = Limiter(concurrency), RetryPolicy(120.0, 4)
+
+        async def one(req):
+            nonlocal done
+            slot = limiter.for_endpoint(endpoint_of(req.model, req.api_base))
+            reply = await complete(req, api_key=key, policy=policy, slot=slot, keys=keys)
+            writer.request(req, reply, run_id)
+            cache[req.key] = reply
+            done += 1
+            if progress:
+                progress(done, len(todo))
+
+        await asyncio.gather(*(one(r) for r in todo))
+
+    writer.start()
+    try:
+        if todo:
+            run_blocking(send_all())
+    finally:
+        writer.close()
+    out = []
+    for text, req in zip(texts, reqs, strict=True):
+        if req is None:
+            out.append(text)
+            continue
+        reply = cache[req.key]
+        if reply.status != "ok" or not (reply.text or "").strip():
+            raise UserError(
+                f"could not translate {text[:60]!r} from {source} with {model}: "
+                f"{reply.error or 'empty reply'} (the other translations are stored; "
+                "retry to send only what is missing)"
+            )
+        out.append(clean(reply.text))
+    return out

@@ -13,7 +13,11 @@ def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="litellm model string, e.g. openai/gpt-4o-mini")
     p.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8010/v1")
     p.add_argument("--languages", required=True, help="ISO 639-3 codes, e.g. eng,fra,zho")
-    p.add_argument("--questions", default="all", help="all, a number N (value-balanced) or a CSV")
+    p.add_argument(
+        "--questions",
+        default="all",
+        help="all, a number N (value-balanced), instrument:NAME (e.g. instrument:univar-portraits) or a CSV",
+    )
     p.add_argument("--samples", type=int, default=1, help="answers per question and language")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight per endpoint")
     p.add_argument("--translator", help="litellm model that translates (default: --model)")
