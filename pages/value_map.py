@@ -70,11 +70,20 @@ def build_map(selection, config) -> None:
 
 
 def keep_valid(key: str, allowed: list[str]) -> None:
-    """Choices carried over from another page or a link must still exist here."""
+    """The choice of a link, else the one made before (Streamlit forgets a widget's state
+    while its page is not shown, so a copy lives under another key), else everything; only
+    what still exists here."""
     wanted = st.query_params.get(key.removeprefix("map_"))
     if wanted and key not in st.session_state:
         st.session_state[key] = wanted.split(",")
+    if key not in st.session_state and f"kept_{key}" in st.session_state:
+        chosen, seen = st.session_state[f"kept_{key}"]  # what is new since is shown too
+        st.session_state[key] = [*chosen, *(v for v in allowed if v not in seen)]
     st.session_state[key] = [v for v in st.session_state.get(key, allowed) if v in allowed]
+
+
+def remember(key: str, allowed: list[str]) -> None:
+    st.session_state[f"kept_{key}"] = (st.session_state[key], allowed)
 
 
 def language_name(code: str) -> str:
@@ -97,10 +106,12 @@ if demo.DEMO_DATASET in opts.datasets:
 left, middle, right, finder = st.columns([3, 3, 2, 2])
 keep_valid("map_models", opts.models)
 keep_valid("map_languages", opts.languages)
-models = left.multiselect("Models", opts.models, key="map_models", format_func=model_label)
+models = left.multiselect("Models", opts.models, key="map_models", format_func=model_label,
+                          on_change=remember, args=("map_models", opts.models))  # fmt: skip
 languages = middle.multiselect(
-    "Languages", opts.languages, key="map_languages", format_func=language_name
-)
+    "Languages", opts.languages, key="map_languages", format_func=language_name,
+    on_change=remember, args=("map_languages", opts.languages),
+)  # fmt: skip
 color_by = right.selectbox(
     "Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get, key="map_color_by",
     index=0 if len(opts.languages) > 1 else 1,  # one language: the models tell more apart

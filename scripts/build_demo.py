@@ -4,7 +4,9 @@
 
 Starts one llama.cpp server per model (so both answer in parallel), elicits every question in
 every language through `python -m univar elicit` (SmolLM2 translates for both: it is the faster
-of the two), and leaves the answers in --db. The run is resumable: rerun with a larger
+of the two), then in English asks each model the project's 57 portrait items as open questions
+and takes the portrait survey (so the map's instrument ring and value profiles have data), and
+leaves it all in --db. The run is resumable: rerun with a larger
 --questions and only the new requests are sent. `python -m univar demo export` then writes
 data/demo/ from that database.
 """
@@ -20,6 +22,7 @@ import time
 from univar import local_llm
 
 LANGUAGES = "eng,fra,deu,spa,zho,ind"
+PORTRAITS = "univar-portraits"
 
 
 def main() -> int:
@@ -39,15 +42,18 @@ def main() -> int:
     translator = servers["smollm2"].api_base("smollm2")
 
     def elicit(name: str) -> None:
-        cmd = [
-            sys.executable, "-m", "univar", "elicit", "--db", args.db,
-            "--model", f"openai/{name}", "--api-base", servers[name].api_base(name),
-            "--translator", "openai/smollm2", "--translator-api-base", translator,
-            "--languages", args.languages, "--questions", args.questions,
-            "--max-tokens", str(args.max_tokens), "--concurrency", "2",
-            "--dataset", "demo", "--no-progress",
-        ]  # fmt: skip
-        subprocess.run(cmd, check=False)
+        model = ["--model", f"openai/{name}", "--api-base", servers[name].api_base(name)]
+        univar, db = [sys.executable, "-m", "univar"], ["--db", args.db]
+        for languages, picked in ((args.languages, args.questions),
+                                  ("eng", f"instrument:{PORTRAITS}")):  # fmt: skip
+            subprocess.run(
+                [*univar, "elicit", *db, *model, "--translator", "openai/smollm2",
+                 "--translator-api-base", translator, "--languages", languages,
+                 "--questions", picked, "--max-tokens", str(args.max_tokens),
+                 "--concurrency", "2", "--dataset", "demo", "--no-progress"],
+                check=False,
+            )  # fmt: skip
+        subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)
 
     started = time.monotonic()
     try:

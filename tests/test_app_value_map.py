@@ -9,7 +9,7 @@ import pytest
 from helpers_demo import copy_db, demo_template
 from streamlit.testing.v1 import AppTest
 
-from univar import demo, mapdata, projection
+from univar import demo, mapdata, projection, store
 from univar.config import ProjectionConfig
 
 TIMEOUT = 90
@@ -180,3 +180,22 @@ def test_about_page_lists_datasets_with_their_provenance(db):
     assert any(m.value == "#### demo · demo" for m in at.markdown)
     assert any("60 QA pairs · 5 models · 1 languages" in c.value for c in at.caption)
     assert at.json[0].value  # the provenance, as stored
+
+
+def test_model_choice_survives_other_pages_and_new_models_join_it(db):
+    at = run_app()
+    at.multiselect(key="map_models").unselect("gemini").run()
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/value_map.py").run()
+    assert not at.exception
+    assert qa_points(figure(at)) == 4 * PER_MODEL  # still without gemini
+    with store.transaction(db) as con:  # a new model arrives meanwhile (an upload, a run)
+        con.execute(
+            "INSERT INTO qa_pairs (qa_id, dataset, model, language, question_id, question, "
+            "answer) SELECT 'new-' || qa_id, dataset, 'newcomer', language, question_id, "
+            "question, answer FROM qa_pairs WHERE model = 'gemini'"
+        )
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/value_map.py").run()
+    assert "newcomer" in at.multiselect(key="map_models").value
+    assert "gemini" not in at.multiselect(key="map_models").value

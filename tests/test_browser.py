@@ -6,8 +6,9 @@ profile), the Compare page (heatmap, dendrogram, near and far answers), and a CS
 lands on the map.
 
 The database holds real answers only: five LLMs from Value FULCRA (../shared/data), plus the
-local SmolLM2 answering some of the project's portrait items and taking the portrait survey
-through the real llama.cpp server. The fixture embeds everything and computes the first maps,
+local SmolLM2 answering some of the project's portrait items in English and French (the
+Value FULCRA prompts differ across its models: these are the pairs on the same question) and
+taking the portrait survey, through the real llama.cpp server. The fixture embeds everything and computes the first maps,
 so nothing waits on UMAP's ~30 s compile inside the server before the upload.
 """
 
@@ -28,7 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "out" / "browser"
 PER_MODEL = 12  # 5 real LLMs: 60 QA pairs
-PORTRAITS = 6  # portrait items SmolLM2 answers as open questions
+PORTRAITS = 6  # portrait items SmolLM2 answers as open questions, in English and French
+PORTRAIT_QAS = 2 * PORTRAITS
 UPLOADED = 4  # further Value FULCRA answers per model, uploaded as a CSV
 DROPPED = "gemini"  # the model the first test removes from the map
 SMOLLM2 = "openai/smollm2"
@@ -48,7 +50,7 @@ def demo_db(tmp_path_factory, smollm2) -> Path:
     path = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb", PER_MODEL)
     items = questions.select_questions(path, f"instrument:{instruments.PORTRAITS}")[:PORTRAITS]
     config = ElicitConfig(
-        model=SMOLLM2, api_base=smollm2, languages=("eng",), dataset="portraits",
+        model=SMOLLM2, api_base=smollm2, languages=("eng", "fra"), dataset="portraits",
         question_ids=tuple(q.question_id for q in items), generation=GenerationConfig(max_tokens=32),
     )  # fmt: skip
     assert elicit.run(config, path, questions=items).failed == 0
@@ -75,10 +77,10 @@ def page(demo_db, tmp_path_factory):
 
 def test_the_map_opens_and_follows_the_model_choice(page):
     page.wait_for_function(f"({QA_POINTS})() > 0")
-    assert page.evaluate(QA_POINTS) == 5 * PER_MODEL + PORTRAITS
+    assert page.evaluate(QA_POINTS) == 5 * PER_MODEL + PORTRAIT_QAS
     assert DROPPED in page.evaluate(LABELS)  # model labels at the model$language centroids
     page.locator(f'button[aria-label="Remove {DROPPED}"]').click()
-    page.wait_for_function(f"({QA_POINTS})() === {4 * PER_MODEL + PORTRAITS}")
+    page.wait_for_function(f"({QA_POINTS})() === {4 * PER_MODEL + PORTRAIT_QAS}")
     page.wait_for_function(f"!({LABELS})().includes('{DROPPED}')")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "value_map.png"), full_page=True)
@@ -100,7 +102,7 @@ def test_overlays_value_colours_instrument_ring_and_profile(page, demo_db):
     qa_names = {t["name"].lower() for t in traces if t["meta"] == "qa"}
     assert len(qa_names & codes) >= 3, qa_names
     ring = [t for t in traces if t["meta"] == "instrument"]
-    assert len(ring) == 1 and ring[0]["n"] == PORTRAITS  # SmolLM2's portrait answers
+    assert len(ring) == 1 and ring[0]["n"] == PORTRAIT_QAS  # SmolLM2's portrait answers
 
     choose(page, "Model$language", f"{SMOLLM2}$eng")
     page.locator(".st-key-map_profile .js-plotly-plot").wait_for()
@@ -113,9 +115,17 @@ def test_overlays_value_colours_instrument_ring_and_profile(page, demo_db):
 
 def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
     page.get_by_role("link", name="Compare", exact=True).click()
-    page.locator(".st-key-distance_heatmap .js-plotly-plot").wait_for()
+    page.locator(".st-key-distance_heatmap .js-plotly-plot").wait_for()  # two languages
+    settle(page)
+    radio = page.get_by_test_id("stRadio").filter(has_text="Distances between")
+    radio.get_by_text("Models", exact=True).click()
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.st-key-distance_heatmap .js-plotly-plot');"
+        " return gd && gd.data && gd.data[0].z.length === 6; }"  # the six models
+    )
+    settle(page)
     heat = plot_traces(page, "distance_heatmap")
-    assert [t["type"] for t in heat] == ["heatmap"] and heat[0]["n"] >= 2
+    assert {t["type"] for t in heat} == {"heatmap"} and heat[-1]["n"] == 6
     page.locator(".st-key-distance_dendrogram .js-plotly-plot").wait_for()
     tree = plot_traces(page, "distance_dendrogram")
     assert len(tree) >= 2  # one link per merge of the average-linkage tree
@@ -124,9 +134,9 @@ def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
     page.get_by_role("tab", name="Near and far answers").click()
     page.get_by_text("Nearest", exact=False).first.wait_for()
     page.get_by_text("Farthest", exact=False).first.wait_for()
-    tables = page.locator('[data-testid="stTabs"] [data-testid="stDataFrame"]:visible')
-    tables.nth(1).wait_for()
-    rows = [int(t.get_attribute("aria-rowcount") or 0) for t in tables.locator("[role=grid]").all()]
+    grids = page.locator('[data-testid="stDataFrame"]:visible table[role=grid]')
+    grids.nth(1).wait_for(state="attached")
+    rows = [int(t.get_attribute("aria-rowcount") or 0) for t in grids.all()]
     assert len(rows) == 2 and all(n > 1 for n in rows), rows  # header plus at least one pair
 
 
@@ -143,6 +153,8 @@ def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
         writer.writerows({k: r[k] for k in writer.fieldnames} for r in rows)
 
     page.get_by_role("link", name="Upload", exact=True).click()
+    page.get_by_text("Your datasets").wait_for()
+    settle(page)  # a file chosen during a rerun is dropped with it
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.get_by_test_id("stMetric").filter(has_text="QA pairs").get_by_text(
         str(len(rows)), exact=True
@@ -157,6 +169,6 @@ def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
       .flatMap(gd => gd.data || []).filter(t => t.meta === 'uploaded')
       .reduce((n, t) => n + t.customdata.length, 0)"""
     page.wait_for_function(f"({mine})() === {len(rows)}", timeout=300_000)
-    total = 4 * PER_MODEL + PORTRAITS + len(rows)
-    page.wait_for_function(f"({QA_POINTS})() === {total}")
+    settle(page)
+    assert page.evaluate(QA_POINTS) == 4 * PER_MODEL + PORTRAIT_QAS + len(rows)
     page.screenshot(path=str(SHOTS / "uploaded.png"), full_page=True)

@@ -1,8 +1,9 @@
 """The demo dataset shipped in data/demo/: exported from a database, loaded into an empty one.
 
 Files: qa.parquet (the QA pairs), embeddings.parquet (their vectors under the default encoder),
-projection.parquet (the default UMAP map) and provenance.json (models, languages, dates and
-settings). A fresh clone opens the app on it at once: nothing is embedded or projected there.
+projection.parquet (the default UMAP map), survey.parquet (the models' answers to a portrait
+survey, when they took one; scored again on load) and provenance.json (models, languages, dates
+and settings). A fresh clone opens the app on it at once: nothing is embedded or projected there.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from univar import __version__, embed, projection, store
+from univar import __version__, embed, instruments, projection, store
 from univar.config import DATA_DIR, ProjectionConfig, stable_hash
 from univar.errors import UserError
 
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_DATASET = "demo"
-QA_FILE, VECTORS_FILE, MAP_FILE, PROVENANCE_FILE = (
+QA_FILE, VECTORS_FILE, MAP_FILE, SURVEY_FILE, PROVENANCE_FILE = (
     "qa.parquet",
     "embeddings.parquet",
     "projection.parquet",
+    "survey.parquet",
     "provenance.json",
 )
+_SURVEY_COLUMNS = "instrument, item_id, model, language, sample, raw_answer, rating"
 _QA_COLUMNS = (
     "qa_id, model, language, question_id, sample, question, answer, question_en, answer_en, "
     "value, framework, translator"
@@ -65,7 +68,16 @@ def export_demo(
             "SELECT dataset, kind, description, provenance FROM datasets "
             "WHERE dataset IN (SELECT DISTINCT dataset FROM qa JOIN chosen USING (qa_id))"
         ).df()
+        con.register("chosen_models", qa[["model"]].drop_duplicates())
+        answers = con.execute(
+            f"SELECT {_SURVEY_COLUMNS} FROM survey_responses "
+            "WHERE model IN (SELECT model FROM chosen_models) ORDER BY ALL"
+        ).df()
     qa.to_parquet(out / QA_FILE, index=False)
+    if len(answers):
+        answers.to_parquet(out / SURVEY_FILE, index=False)
+    else:
+        (out / SURVEY_FILE).unlink(missing_ok=True)
     hashes = [embed.text_hash(t) for t in frame["text"]]
     pd.DataFrame(
         {"encoder_id": encoder.id, "text_hash": hashes, "vector": list(vectors)}
@@ -78,6 +90,7 @@ def export_demo(
         "models": sorted(qa["model"].unique()),
         "languages": sorted(qa["language"].unique()),
         "questions": int(qa["question_id"].nunique()),
+        "survey_answers": len(answers),
         "encoder": encoder.id,
         "projection": dataclasses.asdict(config),
         "sources": [
@@ -128,7 +141,28 @@ def load_demo(db=None, demo_dir: str | Path = DEMO_DIR, *, replace: bool = False
             )
     if (demo_dir / MAP_FILE).exists():
         _load_map(db, demo_dir / MAP_FILE, id_map, provenance)
+    instruments.ensure(db)  # the portraits its QAs and survey answers refer to
+    if (demo_dir / SURVEY_FILE).exists():
+        _load_survey(db, demo_dir / SURVEY_FILE)
     return len(qa)
+
+
+def _load_survey(db, path: Path) -> None:
+    """The shipped survey answers, scored here: scoring lives in one place, survey.score."""
+    from univar import survey
+
+    with store.transaction(db) as con:
+        con.execute(
+            f"INSERT OR REPLACE INTO survey_responses ({_SURVEY_COLUMNS}) "
+            f"SELECT {_SURVEY_COLUMNS} FROM read_parquet(?)",
+            [str(path)],
+        )
+        who = con.execute(
+            "SELECT DISTINCT instrument, model, language FROM read_parquet(?) ORDER BY ALL",
+            [str(path)],
+        ).fetchall()
+    for instrument, model, language in who:
+        survey.score(db, instrument, model, language)
 
 
 def _load_map(db, path: Path, id_map: dict, provenance: dict) -> None:

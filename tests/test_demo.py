@@ -1,0 +1,36 @@
+"""The demo round trip: export from a database, load into an empty one, nothing changed."""
+
+from __future__ import annotations
+
+from helpers_demo import copy_db, demo_template
+
+from univar import demo, instruments, overlays, projection, store, survey
+from univar.config import ProjectionConfig
+
+
+def test_export_then_load_keeps_qas_map_and_survey_scores(tmp_path_factory, tmp_path, monkeypatch):
+    monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())
+    source = copy_db(demo_template(tmp_path_factory), tmp_path)
+    instruments.ensure(source)
+    answers = [(instruments.item_id(n), 0, f"{1 + n % 6}", None) for n in instruments.ITEM_VALUE]
+    survey.record(source, instruments.PORTRAITS, "gemini", "eng", answers)
+    before = survey.score(source, instruments.PORTRAITS, "gemini", "eng")
+
+    provenance = demo.export_demo(source, tmp_path / "demo", config=ProjectionConfig())
+    assert provenance["survey_answers"] == len(answers)
+    fresh = tmp_path / "fresh.duckdb"
+    assert demo.seed_if_empty(fresh, tmp_path / "demo")
+    after = overlays.survey_profile(fresh, ["gemini$eng"])
+    assert len(after) == 19
+    assert sorted(after["centred"].round(9)) == sorted(before["centred"].round(9))
+    assert store.query_df("SELECT count(*) AS n FROM qa", path=fresh)["n"][0] == 150
+    assert store.query_df("SELECT count(*) AS n FROM projection_points", path=fresh)["n"][0] == 150
+
+
+def test_export_without_a_survey_ships_no_survey_file(tmp_path_factory, tmp_path, monkeypatch):
+    monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())
+    source = copy_db(demo_template(tmp_path_factory), tmp_path)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / demo.SURVEY_FILE).write_bytes(b"stale")
+    demo.export_demo(source, tmp_path / "demo", config=ProjectionConfig())
+    assert not (tmp_path / "demo" / demo.SURVEY_FILE).exists()
