@@ -64,7 +64,7 @@ def profile_figure(profile, *, score: str = "centred", height: int = 460):
         height=height,
         polar={"angularaxis": _CIRCLE, "radialaxis": {"showline": True}},
         legend={"orientation": "h"},
-        margin={"l": 60, "r": 60, "t": 60, "b": 40},
+        margin={"l": 110, "r": 110, "t": 60, "b": 40},
     )
     return fig
 
@@ -98,7 +98,7 @@ def share_figure(share, *, title: str = "Share of QAs per value", height: int = 
             hovertemplate="%{customdata} QAs (%{x:.1%})<extra>%{y}</extra>",
         )
     fig = go.Figure(trace)
-    fig.update_layout(title=title, height=height, margin={"l": 60, "r": 60, "t": 60, "b": 40})
+    fig.update_layout(title=title, height=height, margin={"l": 110, "r": 110, "t": 60, "b": 40})
     if on_circle:
         fig.update_layout(polar={"angularaxis": _CIRCLE, "radialaxis": {"tickformat": ".0%"}})
     else:
