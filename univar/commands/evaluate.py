@@ -14,19 +14,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an encoder to measure (repeatable; default: the app's default encoder); "
         "a trained one brings its base along, and TF-IDF is always added",
     )
-    parser.add_argument("--split", choices=("random", "question"), default="question")
-    parser.add_argument("--holdout-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
+    add_data_arguments(parser, split_default="question")
     parser.add_argument("--k", type=int, default=50, help="neighbours for k-NN")
     parser.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
     parser.add_argument("--target", choices=("identity", "model", "language"), default="identity")
     parser.add_argument("--method", choices=("knn", "linear"), action="append")
-    parser.add_argument("--datasets", nargs="+", help="evaluate on these datasets (default: all)")
     parser.add_argument("--no-tfidf", action="store_true", help="leave the TF-IDF baseline out")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument(
         "--record", action="store_true", help="write the results into each trained encoder's card"
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, split_default: str | None) -> None:
+    """What `train` and `evaluate` read alike: which QAs, which split, which seed."""
+    parser.add_argument("--datasets", nargs="+", help="use these datasets (default: all)")
+    parser.add_argument(
+        "--split",
+        choices=("random", "question"),
+        default=split_default,
+        help="random: per identity (the paper's); question: test questions unseen in training",
+    )
+    parser.add_argument("--holdout-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
     )

@@ -7,6 +7,7 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from univar.commands.evaluate import add_data_arguments
     from univar.train import DEFAULT_LR
 
     parser.add_argument("--out", required=True, help="directory for the encoder and checkpoints")
@@ -25,22 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--one-way", action="store_true", help="infonce: one direction only (not symmetric)"
     )
-    parser.add_argument("--datasets", nargs="+", help="train on these datasets (default: all)")
     parser.add_argument("--base", default="all-MiniLM-L6-v2", help="encoder to start from")
     parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument(
-        "--split",
-        choices=("random", "question"),
-        help="leave out this split's test part, so `evaluate --split` measures held-out data",
-    )
-    parser.add_argument("--holdout-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--checkpoint-every", type=int, default=0, help="steps (0: each epoch)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument(
-        "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
-    )
+    # --split here leaves that split's test part out, so `evaluate --split` measures held-out data
+    add_data_arguments(parser, split_default=None)
 
 
 def run(args) -> int:
