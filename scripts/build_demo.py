@@ -4,7 +4,7 @@
 
 Starts one llama.cpp server per model (so both answer in parallel), elicits every question in
 every language through `python -m univar elicit` (SmolLM2 translates for both: it is the faster
-of the two), then in English asks each model the project's 57 portrait items as open questions
+of the two; a second SmolLM2 server translates Gemma's answers), then in English asks each model the project's 57 portrait items as open questions
 and takes the portrait survey (so the map's instrument ring and value profiles have data), and
 leaves it all in --db. The run is resumable: rerun with a larger
 --questions and only the new requests are sent. `python -m univar demo export` then writes
@@ -39,10 +39,14 @@ def main() -> int:
         name: local_llm.start([name], port=args.port + i, n_threads=args.threads)
         for i, name in enumerate(("smollm2", "gemma3"))
     }
-    translator = servers["smollm2"].api_base("smollm2")
+    # SmolLM2 translates for both; a second SmolLM2 server does Gemma's share, so translation
+    # does not queue behind SmolLM2's own answers (a llama.cpp server answers one at a time)
+    spare = local_llm.start(["smollm2"], port=args.port + 2, n_threads=args.threads)
+    translators = {"smollm2": servers["smollm2"], "gemma3": spare}
 
     def elicit(name: str) -> None:
         model = ["--model", f"openai/{name}", "--api-base", servers[name].api_base(name)]
+        translator = translators[name].api_base("smollm2")
         univar, db = [sys.executable, "-m", "univar"], ["--db", args.db]
         for languages, picked in ((args.languages, args.questions),
                                   ("eng", f"instrument:{PORTRAITS}")):  # fmt: skip
@@ -63,7 +67,7 @@ def main() -> int:
         for t in threads:
             t.join()
     finally:
-        for server in servers.values():
+        for server in (*servers.values(), spare):
             server.stop()
     print(f"demo elicitation finished in {time.monotonic() - started:.0f} s")
     return 0
