@@ -180,3 +180,14 @@ def test_questions_by_framework_and_value_and_from_a_file(app):
         assert {m.label: m.value for m in at.get("metric")}["QA pairs"] == "2"
         at.get("file_uploader")[0].upload("bad.csv", b"text\nhello\n", "text/csv").run()
         assert any("missing column 'question'" in e.value for e in at.error)
+
+
+def test_an_instruments_items_as_questions(app):
+    with FaultServer() as fs:
+        at = _choose(app, fs.api_base)
+        at.radio(key="el_qmode").set_value("An instrument's items").run()
+        at.selectbox(key="el_instrument").set_value("univar-portraits").run()
+        assert not at.exception, at.exception
+        assert {m.label: m.value for m in at.get("metric")}["QA pairs"] == "57"
+        at.selectbox(key="el_instrument").set_value("pvq-rr").run()
+        assert any("has no item text" in e.value for e in at.error)  # licensed: import it first
