@@ -17,6 +17,23 @@ from univar.errors import UserError
 OTHER_ENCODER = "Other (a sentence-transformers name or path) ..."
 
 
+def _leave_folder_mode() -> None:
+    """Until app.py has run once, Streamlit takes a `pages/` folder for an old-style multipage
+    app: a deep link such as /compare as a new server's first request would run that page
+    alone, without the router and sidebar. Every page imports this module, so it switches that
+    off and reruns: the rerun goes through app.py's st.navigation to the same page."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without that class has no such mode to leave
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_folder_mode()
+
+
 def current_db() -> str:
     """The database this session uses: the sidebar's choice, else $UNIVAR_DB or the default."""
     if not st.session_state.get("db"):

@@ -172,3 +172,16 @@ def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
     settle(page)
     assert page.evaluate(QA_POINTS) == 4 * PER_MODEL + PORTRAIT_QAS + len(rows)
     page.screenshot(path=str(SHOTS / "uploaded.png"), full_page=True)
+
+
+def test_a_deep_link_as_a_new_servers_first_request_gets_the_app(page, demo_db, tmp_path):
+    """Streamlit takes a pages/ folder for an old-style multipage app until app.py has run:
+    /compare first would run that page alone, without the app's navigation and sidebar."""
+    with streamlit_app(demo_db, tmp_path) as url:
+        tab = page.context.browser.new_context().new_page()  # one browser per thread
+        tab.goto(url + "/compare")
+        tab.get_by_text("Compare languages and models").wait_for()
+        sidebar = tab.get_by_test_id("stSidebar")
+        sidebar.get_by_text("DuckDB file").wait_for()  # the app's shared sidebar
+        assert sidebar.get_by_role("link", name="Value map", exact=True).count() == 1
+        assert tab.url.endswith("/compare")
