@@ -17,7 +17,7 @@ import threading
 import time
 
 from univar import store
-from univar.llm_client import Reply, Request
+from univar.llm_client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +203,34 @@ class Writer(threading.Thread):
                 self._release()
         if self.error is not None:
             raise self.error
+
+
+class CachedAsker:
+    """Sends requests through the cache outside an elicitation (surveys, batch translation): a
+    stored 'ok' reply is reused, every new reply goes to `writer` as it arrives. Start the
+    writer before asking and close it after."""
+
+    def __init__(self, db, models, run_id: str, *, api_keys: dict, keys: list, policy: RetryPolicy,
+                 concurrency: int):  # fmt: skip
+        from univar.config import db_path
+
+        self.run_id, self.api_keys, self.keys, self.policy = run_id, api_keys, keys, policy
+        self.limiter = Limiter(concurrency)
+        with store.connect(db) as con:
+            self.cache = load_ok_replies(con, sorted(set(models)))
+        self.writer = Writer(db_path(db))
+        self.sent = 0
+
+    async def ask(self, req: Request) -> Reply:
+        if req.key in self.cache:
+            return self.cache[req.key]
+        slot = self.limiter.for_endpoint(endpoint_of(req.model, req.api_base))
+        reply = await complete(
+            req, api_key=self.api_keys.get(req.model), policy=self.policy, slot=slot,
+            keys=self.keys,
+        )  # fmt: skip
+        self.sent += 1
+        self.writer.request(req, reply, self.run_id)
+        if reply.status == "ok":
+            self.cache[req.key] = reply
+        return reply

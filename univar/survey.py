@@ -20,19 +20,11 @@ from dataclasses import dataclass
 
 from univar import instruments, overlays, registry, store, translate
 from univar import secrets as keyring
-from univar.config import GenerationConfig, db_path, stable_hash
+from univar.config import GenerationConfig, stable_hash
 from univar.elicit_plan import check_reachable
 from univar.errors import UserError
-from univar.llm_client import (
-    Limiter,
-    Reply,
-    Request,
-    RetryPolicy,
-    complete,
-    endpoint_of,
-    run_blocking,
-)
-from univar.request_cache import Writer, load_ok_replies
+from univar.llm_client import Request, RetryPolicy, run_blocking
+from univar.request_cache import CachedAsker
 
 SCALE = ("Not like me at all", "Not like me", "A little like me", "Moderately like me",
          "Like me", "Very much like me")  # fmt: skip
@@ -227,39 +219,24 @@ class SurveyConfig:
             raise UserError("samples must be in [1, 20] and concurrency in [1, 64]")
 
 
-class _Asker:
-    """The engine's pieces: the request cache, one concurrency cap, retries, one writer."""
+class _Asker(CachedAsker):
+    """The engine's pieces (cache, one concurrency cap, retries, one writer) and the survey's
+    own translation of items and scale."""
 
     def __init__(self, cfg: SurveyConfig, db, run_id: str, api_key: str | None):
-        self.cfg, self.run_id = cfg, run_id
+        self.cfg = cfg
         self.translator = translate.translator_of(
             cfg.model, cfg.api_base, cfg.translator, cfg.translator_api_base
         )
-        self.keys = keyring.known_keys() + ([api_key] if api_key else [])
-        self.api_keys = {
+        api_keys = {
             m: keyring.resolve_api_key(m, api_key) or ("local" if base else None)
             for m, base in ((self.translator[0], self.translator[1]), (cfg.model, cfg.api_base))
         }
-        self.policy = RetryPolicy(cfg.timeout_s, cfg.max_retries)
-        self.limiter = Limiter(cfg.concurrency)
-        with store.connect(db) as con:
-            self.cache = load_ok_replies(con, sorted({cfg.model, self.translator[0]}))
-        self.writer = Writer(db_path(db))
-        self.sent = 0
-
-    async def ask(self, req: Request) -> Reply:
-        if req.key in self.cache:
-            return self.cache[req.key]
-        slot = self.limiter.for_endpoint(endpoint_of(req.model, req.api_base))
-        reply = await complete(
-            req, api_key=self.api_keys.get(req.model), policy=self.policy, slot=slot,
-            keys=self.keys,
+        super().__init__(
+            db, (cfg.model, self.translator[0]), run_id, api_keys=api_keys,
+            keys=keyring.known_keys() + ([api_key] if api_key else []),
+            policy=RetryPolicy(cfg.timeout_s, cfg.max_retries), concurrency=cfg.concurrency,
         )  # fmt: skip
-        self.sent += 1
-        self.writer.request(req, reply, self.run_id)
-        if reply.status == "ok":
-            self.cache[req.key] = reply
-        return reply
 
     async def tr(self, text: str, language: str) -> str | None:
         if language == "eng":

@@ -80,12 +80,10 @@ def translate_texts(
     import uuid
 
     from univar import secrets as keyring
-    from univar import store
-    from univar.config import db_path
     from univar.elicit_plan import check_reachable
     from univar.errors import UserError
-    from univar.llm_client import Limiter, RetryPolicy, complete, endpoint_of, run_blocking
-    from univar.request_cache import Writer, load_ok_replies
+    from univar.llm_client import RetryPolicy, run_blocking
+    from univar.request_cache import CachedAsker
 
     registry.check_model_string(model)
     if source == target:
@@ -93,42 +91,35 @@ def translate_texts(
     if api_base:
         check_reachable(api_base)
     reqs = [request(t, source, target, model, api_base) if t and t.strip() else None for t in texts]
-    with store.connect(db) as con:
-        cache = load_ok_replies(con, [model])
-    todo = list({r.key: r for r in reqs if r is not None and r.key not in cache}.values())
-    key = keyring.resolve_api_key(model, api_key) or ("local" if api_base else None)
-    keys = keyring.known_keys() + ([api_key] if api_key else [])
-    run_id = time.strftime("%Y%m%d-%H%M%S-translate-") + uuid.uuid4().hex[:8]
-    writer = Writer(db_path(db))
-    done = 0
+    asker = CachedAsker(
+        db, [model], time.strftime("%Y%m%d-%H%M%S-translate-") + uuid.uuid4().hex[:8],
+        api_keys={model: keyring.resolve_api_key(model, api_key) or ("local" if api_base else None)},
+        keys=keyring.known_keys() + ([api_key] if api_key else []),
+        policy=RetryPolicy(120.0, 4), concurrency=concurrency,
+    )  # fmt: skip
+    todo = list({r.key: r for r in reqs if r is not None and r.key not in asker.cache}.values())
+    replies = {}
 
     async def send_all():
-        limiter, policy = Limiter(concurrency), RetryPolicy(120.0, 4)
-
         async def one(req):
-            nonlocal done
-            slot = limiter.for_endpoint(endpoint_of(req.model, req.api_base))
-            reply = await complete(req, api_key=key, policy=policy, slot=slot, keys=keys)
-            writer.request(req, reply, run_id)
-            cache[req.key] = reply
-            done += 1
+            replies[req.key] = await asker.ask(req)
             if progress:
-                progress(done, len(todo))
+                progress(len(replies), len(todo))
 
         await asyncio.gather(*(one(r) for r in todo))
 
-    writer.start()
+    asker.writer.start()
     try:
         if todo:
             run_blocking(send_all())
     finally:
-        writer.close()
+        asker.writer.close()
     out = []
     for text, req in zip(texts, reqs, strict=True):
         if req is None:
             out.append(text)
             continue
-        reply = cache[req.key]
+        reply = replies.get(req.key) or asker.cache[req.key]
         if reply.status != "ok" or not (reply.text or "").strip():
             raise UserError(
                 f"could not translate {text[:60]!r} from {source} with {model}: "
