@@ -40,12 +40,14 @@ def _served_count(api_base: str) -> int:
 def run_bench(
     n_questions: int = 64, latency_s: float = 0.1, concurrency: int = 16, repeats: int = 3
 ) -> dict:
-    from univar import elicit, questions
-    from univar.config import ElicitConfig
+    from univar.catalog import questions
+    from univar.elicit import engine
+    from univar.elicit.settings import ElicitConfig
 
     code = _SERVER.format(tests=str(ROOT / "tests"), delay=latency_s)
-    server = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         api_base = server.stdout.readline().strip()
         qs = questions.select_questions(None, n_questions)
@@ -53,25 +55,35 @@ def run_bench(
         result: dict = {"questions": n_questions, "latency_s": latency_s}
         with tempfile.TemporaryDirectory() as tmp:
             # Warm-up outside the timings: litellm's import (~4 s) and its HTTP session.
-            warm = ElicitConfig(model="openai/bench", api_base=api_base, languages=("eng",),
-                                question_ids=ids[:2], dataset="warm-up")  # fmt: skip
-            elicit.run(warm, Path(tmp) / "warm.duckdb", questions=qs)
+            warm = ElicitConfig(
+                model="openai/bench",
+                api_base=api_base,
+                languages=("eng",),
+                question_ids=ids[:2],
+                dataset="warm-up",
+            )
+            engine.run(warm, Path(tmp) / "warm.duckdb", questions=qs)
             # Best of `repeats`, alternating: other work on a shared 2-core machine only ever
             # slows a run down, so the fastest run is the least disturbed one.
             for rep in range(repeats):
                 for conc in (1, concurrency):
                     db = Path(tmp) / f"c{conc}-{rep}.duckdb"
-                    cfg = ElicitConfig(model="openai/bench", api_base=api_base, languages=("eng",),
-                                       question_ids=ids, concurrency=conc)  # fmt: skip
+                    cfg = ElicitConfig(
+                        model="openai/bench",
+                        api_base=api_base,
+                        languages=("eng",),
+                        question_ids=ids,
+                        concurrency=conc,
+                    )
                     start = time.perf_counter()
-                    summary = elicit.run(cfg, db, questions=qs)
+                    summary = engine.run(cfg, db, questions=qs)
                     took = round(time.perf_counter() - start, 3)
                     result.setdefault(f"runs_c{conc}", []).append(took)
                     result[f"seconds_c{conc}"] = min(result[f"runs_c{conc}"])
                     result[f"failed_c{conc}"] = result.get(f"failed_c{conc}", 0) + summary.failed
             before = _served_count(api_base)
             start = time.perf_counter()
-            again = elicit.run(cfg, db, questions=qs)
+            again = engine.run(cfg, db, questions=qs)
             result["seconds_cached_rerun"] = round(time.perf_counter() - start, 3)
             result["cached_rerun_requests"] = _served_count(api_base) - before
             result["cached_rerun_ratio"] = round(again.from_cache / again.total, 3)

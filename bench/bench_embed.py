@@ -28,7 +28,7 @@ FULCRA = ROOT.parent / "shared" / "data" / "value_fulcra_trustworthy.jsonl"
 
 def bench_texts(n: int) -> list[str]:
     """n distinct texts shaped like the QA pairs univar embeds."""
-    from univar.embed import qa_text
+    from univar.encoders import qa_text
 
     texts: list[str] = []
     if FULCRA.exists():
@@ -48,7 +48,7 @@ BASE = "all-MiniLM-L6-v2"
 
 
 def run_bench(n: int = 3000, repeats: int = 2, batch_size: int = 64) -> dict:
-    from univar.embed import embed_texts, load_encoder
+    from univar.encoders import embed_texts, load_encoder
 
     texts = bench_texts(n)
     # The sentence-transformers encoder itself (the app's default may be a trained adapter on

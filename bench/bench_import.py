@@ -45,7 +45,7 @@ def make_csv(rows: int, seed: int = 0) -> bytes:
 
 def run_bench(rows: int = 20_000, repeats: int = 2) -> dict:
     """Rows/s of validation and of the database write for a generated CSV of `rows` rows."""
-    from univar import importers, validate
+    from univar.ingest import importers, validate
 
     data = make_csv(rows)
     best_check = best_write = float("inf")

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from univar.encoders import cache
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -36,8 +38,8 @@ def fill(db: Path, n: int, seed: int = 0) -> list[str]:
     import numpy as np
     import pandas as pd
 
-    from univar import embed, store
-    from univar.registry import LANGUAGES
+    from univar import encoders, store
+    from univar.catalog.registry import LANGUAGES
 
     rng = np.random.default_rng(seed)
     langs = [lang.code for lang in LANGUAGES]
@@ -57,16 +59,16 @@ def fill(db: Path, n: int, seed: int = 0) -> list[str]:
             "INSERT INTO qa_pairs (qa_id, dataset, model, language, question, answer) "
             "SELECT * FROM rows"
         )
-    texts = embed.qa_frame(db)["text"].tolist()
+    texts = encoders.qa_frame(db)["text"].tolist()
     vecs = rng.normal(size=(n, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    embed._save(db, StoredOnly.id, [embed.text_hash(t) for t in texts], vecs)
+    cache._save(db, StoredOnly.id, [encoders.text_hash(t) for t in texts], vecs)
     return rows["qa_id"].tolist()
 
 
 def bench_umap(n: int) -> dict:
-    from univar import projection
-    from univar.config import ProjectionConfig
+    from univar.analysis import projection
+    from univar.analysis.projection import ProjectionConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
@@ -78,8 +80,12 @@ def bench_umap(n: int) -> dict:
         t = time.perf_counter()
         projection.project(db, StoredOnly(), ids, config)
         cached = time.perf_counter() - t
-    return {"points": n, "umap_cold_s": round(cold, 2), "umap_cached_s": round(cached, 3),
-            "speedup": round(cold / cached, 1)}  # fmt: skip
+    return {
+        "points": n,
+        "umap_cold_s": round(cold, 2),
+        "umap_cached_s": round(cached, 3),
+        "speedup": round(cold / cached, 1),
+    }
 
 
 def bench_figure(n: int) -> dict:
@@ -87,8 +93,8 @@ def bench_figure(n: int) -> dict:
     import pandas as pd
     import plotly.io as pio
 
-    from univar import plots
-    from univar.registry import LANGUAGES
+    from univar.catalog.registry import LANGUAGES
+    from univar.figures import value_map
 
     rng = np.random.default_rng(1)
     langs = [lang.code for lang in LANGUAGES]
@@ -111,15 +117,20 @@ def bench_figure(n: int) -> dict:
     )
     # CPU seconds as well as wall seconds: on a shared machine the CPU time is the steadier one
     t, c = time.perf_counter(), time.process_time()
-    fig = plots.value_map_figure(points, "language")
+    fig = value_map.value_map_figure(points, "language")
     build, build_cpu = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     spec = pio.to_json(fig, validate=False)
     to_json, json_cpu = time.perf_counter() - t, time.process_time() - c
-    return {"figure_points": n, "figure_build_s": round(build, 2),
-            "figure_build_cpu_s": round(build_cpu, 2), "figure_json_s": round(to_json, 2),
-            "figure_json_cpu_s": round(json_cpu, 2), "figure_json_mb": round(len(spec) / 1e6, 1),
-            "webgl": fig.data[0].type == "scattergl"}  # fmt: skip
+    return {
+        "figure_points": n,
+        "figure_build_s": round(build, 2),
+        "figure_build_cpu_s": round(build_cpu, 2),
+        "figure_json_s": round(to_json, 2),
+        "figure_json_cpu_s": round(json_cpu, 2),
+        "figure_json_mb": round(len(spec) / 1e6, 1),
+        "webgl": fig.data[0].type == "scattergl",
+    }
 
 
 def run_bench(n: int = 2000, figure_points: int = 100_000) -> dict:

@@ -23,21 +23,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MAP = ".js-plotly-plot .main-svg"
 
 
 def prepare_db(db: Path, rows: int) -> str:
     """What the app will open: the demo (seeded by the app itself) or generated QA pairs."""
-    from univar import demo
+    from univar.ingest import demo
 
     if demo.available():
         return "shipped demo"
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_import import make_csv
 
-    from univar import importers, validate
+    from univar.ingest import importers, validate
 
     data = make_csv(rows)
     v = validate.validate_bytes(data, name="startup.csv", max_bytes=len(data) + 1)
@@ -61,18 +68,33 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 def one_start(browser, db: Path, timeout: float) -> dict:
     """Seconds from process start to health, and from health to the map's first paint."""
-    from univar.local_llm import free_port
+    from univar.llm.local_server import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = os.environ | {"UNIVAR_DB": str(db), "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_healthy(url, proc, timeout)
         up = time.perf_counter()
@@ -87,8 +109,11 @@ def one_start(browser, db: Path, timeout: float) -> dict:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return {"server_up_s": round(up - started, 2), "map_after_up_s": round(shown - up, 2),
-            "total_s": round(shown - started, 2)}  # fmt: skip
+    return {
+        "server_up_s": round(up - started, 2),
+        "map_after_up_s": round(shown - up, 2),
+        "total_s": round(shown - started, 2),
+    }
 
 
 def run_bench(rows: int = 300, timeout: float = 600.0) -> dict:
@@ -105,8 +130,13 @@ def run_bench(rows: int = 300, timeout: float = 600.0) -> dict:
             warm = one_start(browser, db, timeout)
         finally:
             browser.close()
-    return {"data": data, "cold": cold, "warm": warm, "goal_warm_map_after_up_s": 10.0,
-            "goal_met": warm["map_after_up_s"] <= 10.0}  # fmt: skip
+    return {
+        "data": data,
+        "cold": cold,
+        "warm": warm,
+        "goal_warm_map_after_up_s": 10.0,
+        "goal_met": warm["map_after_up_s"] <= 10.0,
+    }
 
 
 def main() -> int:

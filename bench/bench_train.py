@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from univar.ingest import value_fulcra
+from univar.training import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,7 +47,7 @@ def write_qas(path: Path, n: int) -> None:
 
 
 def timed_run(cfg, out: Path, db) -> dict:
-    from univar import train
+    from univar.training import train
 
     t = time.perf_counter()
     record = train.train(cfg, out, db)
@@ -58,23 +61,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="steps timed for lora and full")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    from univar import train, views
 
     results: dict = {"n_qas": args.n, "load_before": os.getloadavg(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         db = tmp / "bench.duckdb"
         write_qas(tmp / "qas.jsonl", args.n)
-        views.load_value_fulcra(tmp / "qas.jsonl", db, dataset="bench")
+        value_fulcra.load_value_fulcra(tmp / "qas.jsonl", db, dataset="bench")
         for mode in args.modes.split(","):
             if mode == "head":
-                cfg = train.TrainConfig(mode="head", batch_size=args.batch_size)
+                cfg = settings.TrainConfig(mode="head", batch_size=args.batch_size)
                 cold = timed_run(cfg, tmp / "head-cold", db)
                 warm = timed_run(cfg, tmp / "head-warm", db)  # vectors now cached
-                results["head"] = {"cold_cache": cold, "warm_cache": warm,
-                                   "goal_s": 300, "meets_goal": cold["wall_s"] < 300}  # fmt: skip
+                results["head"] = {
+                    "cold_cache": cold,
+                    "warm_cache": warm,
+                    "goal_s": 300,
+                    "meets_goal": cold["wall_s"] < 300,
+                }
             else:
-                cfg = train.TrainConfig(mode=mode, steps=args.steps, batch_size=args.batch_size)
+                cfg = settings.TrainConfig(mode=mode, steps=args.steps, batch_size=args.batch_size)
                 results[mode] = timed_run(cfg, tmp / mode, db)
             run = results[mode] if mode != "head" else results["head"]["warm_cache"]
             run["seconds_per_view"] = (

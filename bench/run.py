@@ -33,7 +33,7 @@ PARTS = {
         "bench_projection",
         {"n": 2000, "figure_points": 100_000},
         {"n": 500, "figure_points": 20_000},
-    ),  # fmt: skip
+    ),
     "startup": ("bench_startup", {"rows": 300}, {"rows": 100}),
     "import": ("bench_import", {"rows": 20_000, "repeats": 2}, {"rows": 5000, "repeats": 1}),
 }
@@ -50,13 +50,20 @@ def run_part(name: str, quick: bool, timeout: float) -> dict:
     module, full, small = PARTS[name]
     if not (BENCH / f"{module}.py").exists():
         return {"error": f"bench/{module}.py is missing"}
-    code = _CHILD.format(bench=str(BENCH), root=str(BENCH.parent), module=module,
-                         kwargs=small if quick else full)  # fmt: skip
+    code = _CHILD.format(
+        bench=str(BENCH), root=str(BENCH.parent), module=module, kwargs=small if quick else full
+    )
     env = os.environ | {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, env=env, cwd=BENCH.parent)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=BENCH.parent,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"no result within {timeout:.0f} s"}
     for line in proc.stdout.splitlines():
@@ -78,47 +85,91 @@ def rows_of(name: str, r: dict) -> list[tuple[str, str, str, str]]:
         c = max(int(level) for level in levels if level.isdigit())
         first, again = r[f"seconds_c{c}"], r["seconds_cached_rerun"]
         return [
-            (f"elicitation, concurrency {c} vs 1", f"{_x(r['speedup'])} faster", ">= 8x",
-             f"{r['questions']} questions, {r['latency_s'] * 1000:.0f} ms server: "
-             f"{r['seconds_c1']} s vs {first} s"),
-            ("cached rerun vs first run", f"{_x(first / max(again, 1e-9))} faster",
-             "0 requests", f"{r['cached_rerun_requests']} requests sent; {again} s"),
-        ]  # fmt: skip
+            (
+                f"elicitation, concurrency {c} vs 1",
+                f"{_x(r['speedup'])} faster",
+                ">= 8x",
+                f"{r['questions']} questions, {r['latency_s'] * 1000:.0f} ms server: "
+                f"{r['seconds_c1']} s vs {first} s",
+            ),
+            (
+                "cached rerun vs first run",
+                f"{_x(first / max(again, 1e-9))} faster",
+                "0 requests",
+                f"{r['cached_rerun_requests']} requests sent; {again} s",
+            ),
+        ]
     if name == "embed":
         return [
-            ("univar embed vs plain encode", f"{r['first_vs_plain']:.2f}x the time", "<= 1.2x",
-             f"{r['n_texts']} texts: {r['univar_first_s']} s vs {r['plain_s']} s"),
-            ("cached re-embed vs plain encode", f"{_x(r['cached_speedup'])} faster", ">= 20x",
-             f"{r['univar_cached_s']} s"),
-        ]  # fmt: skip
+            (
+                "univar embed vs plain encode",
+                f"{r['first_vs_plain']:.2f}x the time",
+                "<= 1.2x",
+                f"{r['n_texts']} texts: {r['univar_first_s']} s vs {r['plain_s']} s",
+            ),
+            (
+                "cached re-embed vs plain encode",
+                f"{_x(r['cached_speedup'])} faster",
+                ">= 20x",
+                f"{r['univar_cached_s']} s",
+            ),
+        ]
     if name == "projection":
-        out = [("UMAP cached vs cold", f"{_x(r['speedup'])} faster", "no recompute",
-                f"{r['points']} points: {r['umap_cold_s']} s vs {r['umap_cached_s']} s")]  # fmt: skip
+        out = [
+            (
+                "UMAP cached vs cold",
+                f"{_x(r['speedup'])} faster",
+                "no recompute",
+                f"{r['points']} points: {r['umap_cold_s']} s vs {r['umap_cached_s']} s",
+            )
+        ]
         if "figure_points" in r:
-            out.append((f"map figure, {r['figure_points']:,} points", f"{r['figure_build_s']} s",
-                        "responsive", f"+{r['figure_json_s']} s to JSON "
-                        f"({r['figure_json_mb']} MB), WebGL {r['webgl']}"))  # fmt: skip
+            out.append(
+                (
+                    f"map figure, {r['figure_points']:,} points",
+                    f"{r['figure_build_s']} s",
+                    "responsive",
+                    f"+{r['figure_json_s']} s to JSON "
+                    f"({r['figure_json_mb']} MB), WebGL {r['webgl']}",
+                )
+            )
         return out
     if name == "startup":
         warm, cold = r["warm"], r["cold"]
         return [
-            ("streamlit run -> first map (warm)", f"{warm['total_s']} s",
-             "<= 10 s after up", f"up {warm['server_up_s']} s + map {warm['map_after_up_s']} s; "
-             f"{r['data']}"),
-            ("streamlit run -> first map (cold)", f"{cold['total_s']} s", "-",
-             f"up {cold['server_up_s']} s + embed, project, map {cold['map_after_up_s']} s"),
-        ]  # fmt: skip
+            (
+                "streamlit run -> first map (warm)",
+                f"{warm['total_s']} s",
+                "<= 10 s after up",
+                f"up {warm['server_up_s']} s + map {warm['map_after_up_s']} s; {r['data']}",
+            ),
+            (
+                "streamlit run -> first map (cold)",
+                f"{cold['total_s']} s",
+                "-",
+                f"up {cold['server_up_s']} s + embed, project, map {cold['map_after_up_s']} s",
+            ),
+        ]
     if name == "import":
-        return [("CSV import", f"{r['total_rows_per_s']:,} rows/s", "-",
-                 f"{r['rows']:,} rows ({r['megabytes']} MB): validate "
-                 f"{r['validate_rows_per_s']:,}/s, write {r['write_rows_per_s']:,}/s")]  # fmt: skip
+        return [
+            (
+                "CSV import",
+                f"{r['total_rows_per_s']:,} rows/s",
+                "-",
+                f"{r['rows']:,} rows ({r['megabytes']} MB): validate "
+                f"{r['validate_rows_per_s']:,}/s, write {r['write_rows_per_s']:,}/s",
+            )
+        ]
     return []
 
 
 def machine() -> dict:
-    info = {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 1),
-            "system": f"{platform.system()} {platform.machine()}",
-            "python": platform.python_version()}  # fmt: skip
+    info = {
+        "cpus": os.cpu_count(),
+        "load_1m": round(os.getloadavg()[0], 1),
+        "system": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+    }
     try:
         cpu = Path("/proc/cpuinfo").read_text().split("model name")[1].split(":")[1]
         info["cpu"] = cpu.splitlines()[0].strip()
@@ -132,8 +183,10 @@ def machine() -> dict:
 def table(rows: list[tuple[str, str, str, str]]) -> str:
     head = ("measure", "figure", "goal", "detail")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
-             for r in [head, *rows]]  # fmt: skip
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
+        for r in [head, *rows]
+    ]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
@@ -159,9 +212,11 @@ def main() -> int:
             r["error"] = f"unexpected result ({type(exc).__name__}: {exc})"
         rows += [(name, f"n/a: {r['error']}", "", "")] if "error" in r else part_rows
     info["load_1m_after"] = round(os.getloadavg()[0], 1)
-    print(f"\nUniVaR Studio benchmarks{' (quick)' if args.quick else ''}: {info.get('cpus')} CPUs "
-          f"({info.get('cpu', '?')}), load {info['load_1m']} -> {info['load_1m_after']}, "
-          f"{info['system']}, Python {info['python']}\n")  # fmt: skip
+    print(
+        f"\nUniVaR Studio benchmarks{' (quick)' if args.quick else ''}: {info.get('cpus')} CPUs "
+        f"({info.get('cpu', '?')}), load {info['load_1m']} -> {info['load_1m_after']}, "
+        f"{info['system']}, Python {info['python']}\n"
+    )
     print(table(rows))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"

@@ -12,7 +12,7 @@ import re
 
 import streamlit as st
 
-from univar import export, report
+from univar.output import export, report
 
 LABELS = {
     "png": "PNG",

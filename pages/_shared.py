@@ -1,7 +1,7 @@
 """What every page shares: the database and encoder in use (the sidebar) and cached handles.
 
 Session keys every page reads: `db` (path of the DuckDB file; `db_path` holds the same) and
-`encoder` (a name or path for `univar.embed.load_encoder`; None means the default).
+`encoder` (a name or path for `univar.encoders.load_encoder`; None means the default).
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from univar import demo, embed, mapdata
-from univar.config import db_path
+from univar import encoders
+from univar.analysis import mapdata
 from univar.errors import UserError
+from univar.ingest import demo
+from univar.paths import db_path
 
 OTHER_ENCODER = "Other (a sentence-transformers name or path) ..."
 
@@ -44,17 +46,17 @@ def current_db() -> str:
 
 def current_encoder_name() -> str:
     if not st.session_state.get("encoder"):
-        st.session_state.encoder = embed.resolve_name(None)
+        st.session_state.encoder = encoders.resolve_name(None)
     return st.session_state.encoder
 
 
 @st.cache_resource(show_spinner=False)
-def encoder_handle(name: str, trust_remote_code: bool = False) -> embed.LazyEncoder:
+def encoder_handle(name: str, trust_remote_code: bool = False) -> encoders.LazyEncoder:
     """One encoder per name per server; its model loads on the first text it must embed."""
-    return embed.LazyEncoder(name, trust_remote_code=trust_remote_code)
+    return encoders.LazyEncoder(name, trust_remote_code=trust_remote_code)
 
 
-def current_encoder() -> embed.LazyEncoder:
+def current_encoder() -> encoders.LazyEncoder:
     trust = bool(st.session_state.get("encoder_trust_remote_code"))
     return encoder_handle(current_encoder_name(), trust)
 
@@ -97,7 +99,7 @@ def sidebar() -> None:
         except Exception as exc:  # a locked or foreign file: say so, keep the app usable
             st.error(f"Cannot read {Path(db).name}: {exc}")
         st.markdown("### Encoder")
-        choices = embed.encoder_choices()
+        choices = encoders.encoder_choices()
         name = current_encoder_name()
         options = [*choices, OTHER_ENCODER]
         picked = st.selectbox(

@@ -7,7 +7,8 @@ import json
 import streamlit as st
 
 from pages._shared import current_db, current_encoder
-from univar import demo, mapdata
+from univar.analysis import mapdata
+from univar.ingest import demo
 
 db = current_db()
 

@@ -7,17 +7,20 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import current_db, current_encoder, plain
-from univar import distances, mapdata, overlays, plots_overlays
+from univar.analysis import distances, mapdata, overlays
+from univar.catalog.registry import BY_CODE, model_label
+from univar.elicit import survey
 from univar.errors import UserError
-from univar.registry import BY_CODE, model_label
+from univar.figures import compare_charts, overlay_charts
 
 db = current_db()
 encoder = current_encoder()
 GROUP_NAMES = {"language": "Languages", "model": "Models", "identity": "Model$language"}
 
 
-@st.cache_resource(show_spinner="Embedding the QA pairs (once per database change) ...",
-                   max_entries=2)  # fmt: skip
+@st.cache_resource(
+    show_spinner="Embedding the QA pairs (once per database change) ...", max_entries=2
+)
 def embedded(db: str, version: tuple, _encoder, encoder_id: str):
     return distances.load(db, _encoder)
 
@@ -45,12 +48,22 @@ def label(by: str):
 def distances_tab() -> str:
     """Heatmap and dendrogram of one grouping and metric; returns the metric chosen."""
     a, b = st.columns(2)
-    by = a.radio("Distances between", list(GROUP_NAMES), format_func=GROUP_NAMES.get,
-                 horizontal=True, key="cmp_by",
-                 index=0 if frame["language"].nunique() > 1 else 1)  # one language: models  # fmt: skip
-    metric = b.selectbox("Metric", list(distances.METRICS), format_func=distances.METRICS.get,
-                         help="Centroid cosine compares means only; energy distance and MMD "
-                         "compare whole distributions of answers.", key="cmp_metric")  # fmt: skip
+    by = a.radio(
+        "Distances between",
+        list(GROUP_NAMES),
+        format_func=GROUP_NAMES.get,
+        horizontal=True,
+        key="cmp_by",
+        index=0 if frame["language"].nunique() > 1 else 1,
+    )  # one language: models
+    metric = b.selectbox(
+        "Metric",
+        list(distances.METRICS),
+        format_func=distances.METRICS.get,
+        help="Centroid cosine compares means only; energy distance and MMD "
+        "compare whole distributions of answers.",
+        key="cmp_metric",
+    )
     try:
         m = matrix(db, version, encoder, encoder.id, by, metric)
     except UserError as exc:
@@ -60,18 +73,19 @@ def distances_tab() -> str:
     name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
     left, right = st.columns([3, 2])
     left.plotly_chart(
-        plots_overlays.heatmap_figure(m, order, title=name, label=label(by)),
+        compare_charts.heatmap_figure(m, order, title=name, label=label(by)),
         key="distance_heatmap",
         width="stretch",
     )
     if len(m) >= 3:
         tree = distances.dendrogram(m)
         right.plotly_chart(
-            plots_overlays.dendrogram_figure(tree, title="Clustering (average linkage)",
-                                             label=label(by)),
+            compare_charts.dendrogram_figure(
+                tree, title="Clustering (average linkage)", label=label(by)
+            ),
             key="distance_dendrogram",
             width="stretch",
-        )  # fmt: skip
+        )
     else:
         right.caption("A dendrogram needs at least three groups.")
     with st.expander("Distance matrix as a table"):
@@ -112,9 +126,9 @@ def survey_tab() -> None:
     who = overlays.survey_identities(db, instrument)
     picked = st.multiselect("Model$language", who, default=who[:3], key="survey_who")
     if picked:
-        profile = overlays.survey_profile(db, picked, instrument)
+        profile = survey.survey_profile(db, picked, instrument)
         st.plotly_chart(
-            plots_overlays.profile_figure(profile), key="survey_profile", width="stretch"
+            overlay_charts.profile_figure(profile), key="survey_profile", width="stretch"
         )
         st.dataframe(profile, hide_index=True, width="stretch")
 
@@ -141,7 +155,7 @@ def iw_tab(metric: str) -> None:
     c.metric("Mantel p", f"{result.p_value:.3f}")
     d.metric("Languages", result.n_languages)
     st.plotly_chart(
-        plots_overlays.iw_figure(result.pairs, r=result.pearson), key="iw_scatter", width="stretch"
+        compare_charts.iw_figure(result.pairs, r=result.pearson), key="iw_scatter", width="stretch"
     )
 
 

@@ -10,22 +10,29 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from pages._shared import plain
-from univar import elicit, history, instruments, jobs, local_llm, questions, registry
-from univar.connection import check_connection
+from univar.catalog import instruments, questions, registry
+from univar.elicit import engine, history, jobs
 from univar.errors import UserError
-from univar.secrets import present_keys, provider_of
+from univar.llm import local_server
+from univar.llm.endpoints import check_connection
+from univar.llm.keys import present_keys, provider_of
 
-LOCAL_API_BASE = local_llm.default_api_base()
+LOCAL_API_BASE = local_server.default_api_base()
 MAP_PAGE = "pages/value_map.py"
-STATUS_WORDS = {"starting": "Starting", "running": "Running", "done": "Finished",
-                "cancelled": "Cancelled", "failed": "Failed"}  # fmt: skip
+STATUS_WORDS = {
+    "starting": "Starting",
+    "running": "Running",
+    "done": "Finished",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
 db = st.session_state.get("db_path")  # set by the app's sidebar; None: $UNIVAR_DB or default
 typed_keys: dict = st.session_state.setdefault("el_api_keys", {})  # provider -> key, memory only
 
 
 @st.cache_data(ttl=15, show_spinner=False)
 def local_models(api_base: str) -> list[str]:
-    return local_llm.served_models(api_base, timeout=0.5)
+    return local_server.served_models(api_base, timeout=0.5)
 
 
 def language_label(code: str) -> str:
@@ -156,10 +163,12 @@ def choose_questions() -> list[questions.Question]:
         return [q for q in bank if (q.framework, q.value_code) in wanted]
     if mode.startswith("An instrument"):
         instrument = st.selectbox(
-            "Instrument", instruments.INSTRUMENTS, key="el_instrument",
+            "Instrument",
+            instruments.INSTRUMENTS,
+            key="el_instrument",
             help="Its items are asked as open questions, as the paper asks PVQ-RR's; the value "
             "map can then ring these answers.",
-        )  # fmt: skip
+        )
         return questions.select_questions(db, f"instrument:{instrument}")
     upload = st.file_uploader(
         "CSV with a `question` column (question_id, framework, code optional)",
@@ -195,8 +204,9 @@ def map_link(job) -> None:
         st.session_state.el_linked = job.job_id
     params = {"models": ",".join(job.models), "languages": ",".join(job.languages)}
     try:
-        st.page_link(MAP_PAGE, label="See these answers on the value map", icon="🗺️",
-                     query_params=params)  # fmt: skip
+        st.page_link(
+            MAP_PAGE, label="See these answers on the value map", icon="🗺️", query_params=params
+        )
     except (StreamlitAPIException, KeyError):
         st.caption("The value map page is not part of this app.")
 
@@ -211,14 +221,29 @@ def draw_job(job) -> None:
         f"{t.tokens:,} tokens · cost {money(t.cost)}",
     )
     st.dataframe(
-        [{"language": language_label(p.language), "model": p.model, "done": p.done,
-          "of": p.total, "from cache": p.cached, "failed": p.failed, "tokens": p.tokens,
-          "cost": money(p.cost)} for p in job.progress()],
-        hide_index=True, width="stretch",
-    )  # fmt: skip
+        [
+            {
+                "language": language_label(p.language),
+                "model": p.model,
+                "done": p.done,
+                "of": p.total,
+                "from cache": p.cached,
+                "failed": p.failed,
+                "tokens": p.tokens,
+                "cost": money(p.cost),
+            }
+            for p in job.progress()
+        ],
+        hide_index=True,
+        width="stretch",
+    )
     if job.live:
-        st.button("Cancel", key=f"el_cancel_{job.job_id}", on_click=job.cancel,
-                  help="Stops new requests; every finished answer is kept.")  # fmt: skip
+        st.button(
+            "Cancel",
+            key=f"el_cancel_{job.job_id}",
+            on_click=job.cancel,
+            help="Stops new requests; every finished answer is kept.",
+        )
         return
     if job.error:
         st.error(job.error)
@@ -266,7 +291,7 @@ def start(configs, qs, keys, restart_run: str | None = None) -> None:
 
 
 def show_history() -> None:
-    runs = history.past_runs(db)
+    runs = history.past_runs(db, live=jobs.live_run_models(db))
     if not runs:
         st.caption("No elicitation has run on this database yet.")
         return
@@ -303,9 +328,12 @@ test_connections(chosen, keys)
 
 st.subheader("2 · Languages and questions")
 languages = st.multiselect(
-    "Languages", [lang.code for lang in registry.LANGUAGES], default=["eng"],
-    format_func=language_label, key="el_languages",
-)  # fmt: skip
+    "Languages",
+    [lang.code for lang in registry.LANGUAGES],
+    default=["eng"],
+    format_func=language_label,
+    key="el_languages",
+)
 try:
     qs = choose_questions()
 except UserError as exc:
@@ -325,12 +353,17 @@ if not (chosen and languages and qs):
 else:
     try:
         configs = jobs.build_configs(
-            chosen, languages, [q.question_id for q in qs], samples=int(samples),
-            temperature=temperature, max_tokens=int(max_tokens), concurrency=int(concurrency),
+            chosen,
+            languages,
+            [q.question_id for q in qs],
+            samples=int(samples),
+            temperature=temperature,
+            max_tokens=int(max_tokens),
+            concurrency=int(concurrency),
             dataset=dataset.strip(),
-        )  # fmt: skip
+        )
         with st.spinner("Counting what is cached ..."):
-            plans = [elicit.plan(c, db, questions=qs) for c in configs]
+            plans = [engine.plan(c, db, questions=qs) for c in configs]
         show_plan(plans)
     except UserError as exc:
         st.error(plain(exc))

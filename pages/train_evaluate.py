@@ -8,8 +8,11 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import current_db, plain
-from univar import embed, evaluate, plots_eval, train
+from univar import encoders, hardware
+from univar.analysis import evaluation
 from univar.errors import UserError
+from univar.figures import training_charts
+from univar.training import settings, splits, train
 
 db = current_db()
 MODES = {
@@ -20,12 +23,12 @@ MODES = {
 
 
 @st.cache_resource(show_spinner="Looking for a GPU ...")
-def hardware() -> dict:
-    return train.cuda_info()
+def gpu() -> dict:
+    return hardware.cuda_info()
 
 
 def hardware_notice() -> dict:
-    info = hardware()
+    info = gpu()
     if info["cuda"]:
         st.success(f"GPU found: {info['name']} (x{info['devices']}). Training uses CUDA with bf16.")
     else:
@@ -41,7 +44,9 @@ def training_form(sizes: dict, info: dict) -> None:
     mode = st.radio("Mode", list(MODES), format_func=MODES.get, horizontal=True, key="te_mode")
     a, b, c, d = st.columns(4)
     lam = a.number_input("λ (most QAs per view)", 1, 80, 5, key="te_lambda")
-    epochs = b.number_input("Epochs", 0.1, 500.0, train.DEFAULT_EPOCHS[mode], key=f"te_ep_{mode}")
+    epochs = b.number_input(
+        "Epochs", 0.1, 500.0, settings.DEFAULT_EPOCHS[mode], key=f"te_ep_{mode}"
+    )
     batch = c.number_input("Views per step", 4, 512, 32, step=2, key="te_batch")
     temperature = d.number_input("Temperature", 0.01, 1.0, 0.05, format="%.3f", key="te_temp")
     hold_out = st.checkbox(
@@ -54,11 +59,15 @@ def training_form(sizes: dict, info: dict) -> None:
         st.warning("Pick at least one dataset to train on.")
         return
     try:
-        cfg = train.TrainConfig(
-            mode=mode, lam=int(lam), epochs=float(epochs), batch_size=int(batch),
-            temperature=float(temperature), datasets=tuple(datasets),
+        cfg = settings.TrainConfig(
+            mode=mode,
+            lam=int(lam),
+            epochs=float(epochs),
+            batch_size=int(batch),
+            temperature=float(temperature),
+            datasets=tuple(datasets),
             split="question" if hold_out else None,
-        )  # fmt: skip
+        )
     except UserError as exc:
         st.error(plain(exc))
         return
@@ -91,8 +100,11 @@ def job_panel() -> None:
             total = max(snap.get("total") or 1, 1)
             step = min(snap.get("step") or 0, total)
             eta = snap.get("eta_s")
-            st.progress(step / total, text=f"{snap['stage']}: step {step:,} of {total:,}"
-                        + (f" · about {eta / 60:.1f} min left" if eta else ""))  # fmt: skip
+            st.progress(
+                step / total,
+                text=f"{snap['stage']}: step {step:,} of {total:,}"
+                + (f" · about {eta / 60:.1f} min left" if eta else ""),
+            )
             st.button("Stop (keeps a checkpoint to resume)", on_click=job.stop, key="te_stop")
         else:
             result = snap["result"] or {}
@@ -100,7 +112,7 @@ def job_panel() -> None:
             st.success(f"Training {status}: `{job.out}`")
             if status == "done" and st.button("Use this encoder for maps", key="te_use"):
                 st.session_state.encoder = str(job.out)
-        st.plotly_chart(plots_eval.loss_curve_figure(snap["curve"]), key="te_curve")
+        st.plotly_chart(training_charts.loss_curve_figure(snap["curve"]), key="te_curve")
         if not snap["running"] and st.session_state.get("te_polling"):
             st.session_state.te_polling = False
             st.rerun()  # the whole page: stop polling, list the new encoder
@@ -127,49 +139,65 @@ def trained_panel() -> None:
         for key, result in record.get("metrics", {}).items():
             st.caption(f"Measured: {key}")
             st.dataframe(result["results"], hide_index=True)
-        st.plotly_chart(plots_eval.loss_curve_figure(train.read_curve(pick)), key="te_run_curve")
+        st.plotly_chart(
+            training_charts.loss_curve_figure(train.read_curve(pick)), key="te_run_curve"
+        )
 
 
 def evaluation_panel(sizes: dict) -> None:
     runs = [str(p) for p in train.trained_runs(shipped=False)]
-    choices = [*embed.encoder_choices(), *runs]
+    choices = [*encoders.encoder_choices(), *runs]
     with st.form("te_eval_form"):
-        encoders = st.multiselect(
-            "Encoders", choices, default=choices[:1], key="te_encoders",
+        picked = st.multiselect(
+            "Encoders",
+            choices,
+            default=choices[:1],
+            key="te_encoders",
             help="Each trained encoder brings its base along; TF-IDF is always measured.",
-        )  # fmt: skip
+        )
         extra = st.text_input("Another encoder (path or name)", key="te_extra")
         a, b, c, d = st.columns(4)
-        split = a.radio("Split", ["question", "random"], horizontal=True, key="te_split",
-                        help="question: test questions never seen in training (stricter); "
-                        "random: per-QA, as in the paper")  # fmt: skip
-        target = b.selectbox("Predict", list(evaluate.TARGETS), key="te_target")
+        split = a.radio(
+            "Split",
+            ["question", "random"],
+            horizontal=True,
+            key="te_split",
+            help="question: test questions never seen in training (stricter); "
+            "random: per-QA, as in the paper",
+        )
+        target = b.selectbox("Predict", list(evaluation.TARGETS), key="te_target")
         k = c.number_input("k (neighbours)", 1, 500, 50, key="te_k")
         datasets = d.multiselect("Datasets", list(sizes), default=list(sizes), key="te_eval_data")
         go = st.form_submit_button("Evaluate", type="primary", key="te_evaluate")
     if go:
-        names = [*encoders, *([extra.strip()] if extra.strip() else [])] or [evaluate.TFIDF]
+        names = [*picked, *([extra.strip()] if extra.strip() else [])] or [evaluation.TFIDF]
         try:
             with st.spinner("Embedding and fitting (embeddings are cached for next time) ..."):
-                st.session_state.te_report = evaluate.evaluate(
-                    names, db, split=split, k=int(k), target=target, datasets=datasets or None,
+                st.session_state.te_report = evaluation.evaluate(
+                    names,
+                    db,
+                    split=split,
+                    k=int(k),
+                    target=target,
+                    datasets=datasets or None,
                     tfidf=True,
-                )  # fmt: skip
+                )
         except UserError as exc:
             st.error(plain(exc))
     report = st.session_state.get("te_report")
     if report is None:
         return
     st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_table")
-    st.plotly_chart(plots_eval.results_figure(report.table), key="te_results")
+    st.plotly_chart(training_charts.results_figure(report.table), key="te_results")
     names = list(dict.fromkeys(report.table["encoder"]))
     left, right = st.columns([3, 1])
     pick = left.selectbox(
-        "Confusion matrix of", names, format_func=plots_eval.short_name, key="te_cm_encoder"
+        "Confusion matrix of", names, format_func=training_charts.short_name, key="te_cm_encoder"
     )
-    method = right.radio("Method", list(evaluate.METHODS), horizontal=True, key="te_cm_method")
+    method = right.radio("Method", list(evaluation.METHODS), horizontal=True, key="te_cm_method")
     st.plotly_chart(
-        plots_eval.confusion_figure(evaluate.confusion(report, pick, method)), key="te_confusion"
+        training_charts.confusion_figure(evaluation.confusion(report, pick, method)),
+        key="te_confusion",
     )
 
 
@@ -180,7 +208,7 @@ st.caption(
     "answer, which LLM gave it?"
 )
 hw = hardware_notice()
-sizes = train.dataset_sizes(db)
+sizes = splits.dataset_sizes(db)
 if not sizes:
     st.warning("The database holds no QA pairs yet: elicit or upload some first.")
     st.stop()

@@ -6,8 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import current_db, current_encoder, plain
-from univar import datasets, embed, importers, local_llm, validate
+from univar import encoders
 from univar.errors import UserError
+from univar.ingest import importers, validate
+from univar.llm import local_server
+from univar.store import datasets
 
 LAYOUTS = {"Generic CSV": "csv", "UniVaR paper CSV (one file per model)": "univar-paper"}
 COLUMNS_HELP = (
@@ -52,7 +55,7 @@ def import_and_embed(v, name, accept, translate_with, embed_now) -> None:
     if embed_now:
         bar = st.progress(0.0, text="Embedding for the map ...")
         encoder = current_encoder()
-        embed.embed_qa(
+        encoders.embed_qa(
             db,
             encoder,
             datasets=[result.dataset],
@@ -92,9 +95,10 @@ if upload is not None:
                     left.text_input("Translator model (litellm)", "openai/smollm2"),
                     right.text_input(
                         "Its api_base (empty for a hosted provider)",
-                        local_llm.default_api_base(),
-                    ).strip() or None,
-                )  # fmt: skip
+                        local_server.default_api_base(),
+                    ).strip()
+                    or None,
+                )
             else:
                 st.warning(
                     "Non-English rows without question_en/answer_en are embedded as they "

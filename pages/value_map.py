@@ -7,11 +7,15 @@ import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder, plain
-from univar import demo, distances, instruments, mapdata, overlays, plots, plots_overlays
-from univar.config import ProjectionConfig
-from univar.datasets import uploaded as uploaded_datasets
+from univar.analysis import distances, mapdata, overlays
+from univar.analysis.projection import ProjectionConfig
+from univar.catalog import instruments
+from univar.catalog.registry import BY_CODE, model_label
+from univar.elicit import survey
 from univar.errors import UserError
-from univar.registry import BY_CODE, model_label
+from univar.figures import mapstyle, overlay_charts, value_map
+from univar.ingest import demo
+from univar.store.datasets import uploaded as uploaded_datasets
 
 db = current_db()
 encoder = current_encoder()
@@ -38,18 +42,28 @@ def search(db: str, version: tuple, selection, text: str) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def value_map(
-    db, version, encoder_id, selection, config, color_by, query, uploaded, _points, _matches,
-    framework=None, instrument=None,
-):  # fmt: skip
+def map_figure(
+    db,
+    version,
+    encoder_id,
+    selection,
+    config,
+    color_by,
+    query,
+    uploaded,
+    _points,
+    _matches,
+    framework=None,
+    instrument=None,
+):
     """The figure for one state of the page, built once: a selection rerun at 100,000 points
     then skips the build. Shared between sessions, so never mutate it."""
     if color_by == "value" and framework:  # the value of each QA's question in that framework
         _points = overlays.with_values(db, _points, framework)
-    fig = plots.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
+    fig = value_map.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
     if instrument:
         ringed = overlays.instrument_points(db, _points, instrument)
-        plots_overlays.add_instrument_highlight(fig, ringed, instrument)
+        overlay_charts.add_instrument_highlight(fig, ringed, instrument)
     return fig
 
 
@@ -100,22 +114,37 @@ if not opts.n_qa:
     )
     st.stop()
 if demo.DEMO_DATASET in opts.datasets:
-    st.caption("Includes the shipped demo dataset: its models, date and settings are under "
-               "*Data & provenance*.")  # fmt: skip
+    st.caption(
+        "Includes the shipped demo dataset: its models, date and settings are under "
+        "*Data & provenance*."
+    )
 
 left, middle, right, finder = st.columns([3, 3, 2, 2])
 keep_valid("map_models", opts.models)
 keep_valid("map_languages", opts.languages)
-models = left.multiselect("Models", opts.models, key="map_models", format_func=model_label,
-                          on_change=remember, args=("map_models", opts.models))  # fmt: skip
+models = left.multiselect(
+    "Models",
+    opts.models,
+    key="map_models",
+    format_func=model_label,
+    on_change=remember,
+    args=("map_models", opts.models),
+)
 languages = middle.multiselect(
-    "Languages", opts.languages, key="map_languages", format_func=language_name,
-    on_change=remember, args=("map_languages", opts.languages),
-)  # fmt: skip
+    "Languages",
+    opts.languages,
+    key="map_languages",
+    format_func=language_name,
+    on_change=remember,
+    args=("map_languages", opts.languages),
+)
 color_by = right.selectbox(
-    "Colour by", list(plots.COLOR_BY), format_func=plots.COLOR_BY.get, key="map_color_by",
+    "Colour by",
+    list(mapstyle.COLOR_BY),
+    format_func=mapstyle.COLOR_BY.get,
+    key="map_color_by",
     index=0 if len(opts.languages) > 1 else 1,  # one language: the models tell more apart
-)  # fmt: skip
+)
 datasets = None
 if len(opts.datasets) > 1:
     datasets = tuple(st.multiselect("Datasets", opts.datasets, default=opts.datasets))
@@ -126,23 +155,34 @@ framework = instrument = None
 over_left, over_right = st.columns(2)
 if color_by == "value":
     framework = over_left.selectbox(
-        "Value framework", overlays.frameworks(db) or [None], key="map_framework",
+        "Value framework",
+        overlays.frameworks(db) or [None],
+        key="map_framework",
         help="Colour each QA by the value its question stands for in this framework.",
-    )  # fmt: skip
+    )
 if overlays.instruments_with_qas(db):
     instrument = over_right.selectbox(
-        "Highlight an instrument's QAs", [None, *overlays.instruments_with_qas(db)],
-        format_func=lambda i: "(none)" if i is None else i, key="map_instrument",
-    )  # fmt: skip
+        "Highlight an instrument's QAs",
+        [None, *overlays.instruments_with_qas(db)],
+        format_func=lambda i: "(none)" if i is None else i,
+        key="map_instrument",
+    )
 
 with st.expander("Projection settings"):
     a, b, c, d, e = st.columns(5)
-    method = a.radio("Method", ["umap", "pca"], format_func=str.upper, horizontal=True, key="map_method",
-                     help="UMAP keeps neighbourhoods (the paper's map); PCA is instant.")  # fmt: skip
+    method = a.radio(
+        "Method",
+        ["umap", "pca"],
+        format_func=str.upper,
+        horizontal=True,
+        key="map_method",
+        help="UMAP keeps neighbourhoods (the paper's map); PCA is instant.",
+    )
     n_neighbors = b.slider("UMAP neighbours", 2, 200, 15, disabled=method != "umap")
     min_dist = c.slider("UMAP min. distance", 0.0, 1.0, 0.1, 0.05, disabled=method != "umap")
-    metric = d.selectbox("Metric", ["cosine", "euclidean", "manhattan", "correlation"],
-                         disabled=method != "umap")  # fmt: skip
+    metric = d.selectbox(
+        "Metric", ["cosine", "euclidean", "manhattan", "correlation"], disabled=method != "umap"
+    )
     seed = e.number_input("Seed", 0, 2**31 - 1, 42, step=1)
 
 try:
@@ -161,10 +201,20 @@ summary = mapdata.summary(points, encoder.id)
 st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""))
 
 uploaded = tuple(uploaded_datasets(db))
-fig = value_map(
-    db, version, encoder.id, selection, config, color_by, query, uploaded, points, matches,
-    framework, instrument,
-)  # fmt: skip
+fig = map_figure(
+    db,
+    version,
+    encoder.id,
+    selection,
+    config,
+    color_by,
+    query,
+    uploaded,
+    points,
+    matches,
+    framework,
+    instrument,
+)
 event = st.plotly_chart(
     fig,
     key="value_map",
@@ -187,7 +237,7 @@ else:
 st.subheader("Value profile")
 who = st.selectbox("Model$language", distances.identities(points), key="map_profile_identity")
 profile_left, profile_right = st.columns(2)
-profile = overlays.survey_profile(db, [who])
+profile = survey.survey_profile(db, [who])
 if profile.empty:
     model, _, language = who.rpartition("$")
     profile_left.info(
@@ -196,11 +246,11 @@ if profile.empty:
     )
 else:
     profile_left.plotly_chart(
-        plots_overlays.profile_figure(profile), key="map_profile", width="stretch"
+        overlay_charts.profile_figure(profile), key="map_profile", width="stretch"
     )
 share_framework = framework or instruments.SCHWARTZ
 profile_right.plotly_chart(
-    plots_overlays.share_figure(
+    overlay_charts.share_figure(
         overlays.value_share(db, who, share_framework),
         title=f"Share of its QAs per value ({share_framework})",
     ),

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from univar import local_llm
+from univar.llm import local_server
 
 LANGUAGES = "eng,fra,deu,spa,zho,ind"
 PORTRAITS = "univar-portraits"
@@ -36,27 +36,46 @@ def main() -> int:
     args = ap.parse_args()
 
     servers = {
-        name: local_llm.start([name], port=args.port + i, n_threads=args.threads)
+        name: local_server.start([name], port=args.port + i, n_threads=args.threads)
         for i, name in enumerate(("smollm2", "gemma3"))
     }
     # SmolLM2 translates for both; a second SmolLM2 server does Gemma's share, so translation
     # does not queue behind SmolLM2's own answers (a llama.cpp server answers one at a time)
-    spare = local_llm.start(["smollm2"], port=args.port + 2, n_threads=args.threads)
+    spare = local_server.start(["smollm2"], port=args.port + 2, n_threads=args.threads)
     translators = {"smollm2": servers["smollm2"], "gemma3": spare}
 
     def elicit(name: str) -> None:
         model = ["--model", f"openai/{name}", "--api-base", servers[name].api_base(name)]
         translator = translators[name].api_base("smollm2")
         univar, db = [sys.executable, "-m", "univar"], ["--db", args.db]
-        for languages, picked in ((args.languages, args.questions),
-                                  ("eng", f"instrument:{PORTRAITS}")):  # fmt: skip
+        for languages, picked in (
+            (args.languages, args.questions),
+            ("eng", f"instrument:{PORTRAITS}"),
+        ):
             subprocess.run(
-                [*univar, "elicit", *db, *model, "--translator", "openai/smollm2",
-                 "--translator-api-base", translator, "--languages", languages,
-                 "--questions", picked, "--max-tokens", str(args.max_tokens),
-                 "--concurrency", "2", "--dataset", "demo", "--no-progress"],
+                [
+                    *univar,
+                    "elicit",
+                    *db,
+                    *model,
+                    "--translator",
+                    "openai/smollm2",
+                    "--translator-api-base",
+                    translator,
+                    "--languages",
+                    languages,
+                    "--questions",
+                    picked,
+                    "--max-tokens",
+                    str(args.max_tokens),
+                    "--concurrency",
+                    "2",
+                    "--dataset",
+                    "demo",
+                    "--no-progress",
+                ],
                 check=False,
-            )  # fmt: skip
+            )
         subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)
 
     started = time.monotonic()

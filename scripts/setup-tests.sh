@@ -16,4 +16,4 @@ fi
 
 # The local OpenAI-compatible server: from ../shared/wheels when present, else a cached or
 # freshly built wheel (10 minutes once; kept in .cache/wheels).
-python -c "from univar.local_llm import ensure_llama_cpp; ensure_llama_cpp()"
+python -c "from univar.llm.local_server import ensure_llama_cpp; ensure_llama_cpp()"

@@ -61,7 +61,7 @@ def local_llm(tmp_path_factory):
     aliases (`python -m univar serve-local`); otherwise starts one on a free port for the session
     and stops it at the end. Skips when llama-cpp-python cannot be installed.
     """
-    from univar import local_llm as llm
+    from univar.llm import local_server as llm
 
     port = int(os.environ.get("UNIVAR_TEST_LLM_PORT", llm.DEFAULT_PORT))
     running = llm.attach(port=port)
@@ -80,7 +80,7 @@ def local_llm(tmp_path_factory):
 def smollm2(request) -> str:
     """The api_base of a SmolLM2 server: one already up ($UNIVAR_LOCAL_LLM_URL or the default
     port), else one of this module's own (SmolLM2 only: it starts in seconds)."""
-    from univar import local_llm as llm
+    from univar.llm import local_server as llm
 
     for url in (os.environ.get("UNIVAR_LOCAL_LLM_URL"), f"http://127.0.0.1:{llm.DEFAULT_PORT}/v1"):
         if url and "smollm2" in llm.served_models(url):

@@ -234,7 +234,7 @@ class FaultServer:
 
 def elicit_config(fs: FaultServer, bank, n=3, languages=("eng",), **kw):
     """An ElicitConfig of the first n questions of `bank` against `fs`, with short retries."""
-    from univar.config import ElicitConfig
+    from univar.elicit.settings import ElicitConfig
 
     kw = dict(timeout_s=5.0, max_retries=2, retry_base_s=0.01, retry_max_s=0.2) | kw
     ids = tuple(q.question_id for q in bank[:n])

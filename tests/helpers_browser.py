@@ -36,18 +36,33 @@ def need_browser() -> None:
 def streamlit_app(db: Path, log_dir: Path, **env: str):
     """The app on `db` (and any other environment), serving until the block ends; yields its
     URL. The server's output goes to log_dir/streamlit.log."""
-    from univar.local_llm import free_port
+    from univar.llm.local_server import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"UNIVAR_DB": str(db), "HF_HUB_OFFLINE": "1"} | env
     with open(Path(log_dir) / "streamlit.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_healthy(url, proc)
             yield url

@@ -14,7 +14,8 @@ from pathlib import Path
 from conftest import shared_file
 
 from univar import store
-from univar.config import ProjectionConfig, stable_hash
+from univar.analysis.projection import ProjectionConfig
+from univar.config import stable_hash
 
 DEMO_DATASET = "demo"
 SOURCE = "value_fulcra_trustworthy.jsonl"
@@ -80,11 +81,11 @@ def build_demo_db(
             "question_id, question, answer, value_code, framework FROM demo_rows"
         )
     if encoder is not None:
-        from univar import embed
+        from univar import encoders
 
-        embed.embed_qa(path, encoder)
+        encoders.embed_qa(path, encoder)
         if projection is not None:
-            from univar import projection as proj
+            from univar.analysis import projection as proj
 
             proj.project(path, encoder, list(frame["qa_id"]), projection)
     return path
@@ -98,13 +99,13 @@ def demo_template(tmp_path_factory, per_model: int = 30, projections=()) -> Path
     with `copy_db` before writing to it."""
     key = (per_model, tuple(projections))
     if key not in _TEMPLATES:
-        from univar.embed import load_encoder
+        from univar.encoders import load_encoder
 
         path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
         encoder = load_encoder()
         build_demo_db(path, per_model, encoder=encoder)
         if projections:
-            from univar import projection as proj
+            from univar.analysis import projection as proj
 
             ids = [r["qa_id"] for r in fulcra_rows(per_model)]
             for config in projections:

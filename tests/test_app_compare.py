@@ -14,7 +14,9 @@ import pytest
 from conftest import shared_file
 from streamlit.testing.v1 import AppTest
 
-from univar import embed, instruments, store, survey
+from univar import encoders, ids, store
+from univar.catalog import instruments
+from univar.elicit import survey
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
 PER_MODEL = 12
@@ -39,14 +41,21 @@ GEMINI_QUESTIONS = {
     ),
 }
 GERMAN = [  # (model, question, answer, question_en, answer_en)
-    ("gemini", "Was sind die Folgen vernachlässigender Erziehung?",
-     "Kinder verlieren Vertrauen und brauchen Unterstützung von Familie und Schule.",
-     "What are the consequences of neglectful parenting?",
-     "Children lose trust and need support from family and school."),
-    ("gpt-35-turbo", "Warum ist es wichtig, ehrlich zu sein?",
-     "Ehrlichkeit schafft Vertrauen zwischen Menschen.",
-     "Why is it important to be honest?", "Honesty builds trust between people."),
-]  # fmt: skip
+    (
+        "gemini",
+        "Was sind die Folgen vernachlässigender Erziehung?",
+        "Kinder verlieren Vertrauen und brauchen Unterstützung von Familie und Schule.",
+        "What are the consequences of neglectful parenting?",
+        "Children lose trust and need support from family and school.",
+    ),
+    (
+        "gpt-35-turbo",
+        "Warum ist es wichtig, ehrlich zu sein?",
+        "Ehrlichkeit schafft Vertrauen zwischen Menschen.",
+        "Why is it important to be honest?",
+        "Honesty builds trust between people.",
+    ),
+]
 
 
 class StandIn:
@@ -84,8 +93,8 @@ def _build(db) -> None:
             "question_en, answer_en) VALUES (?, 'test', ?, ?, ?, ?, ?, ?)",
             [(f"qa{i:04d}", *row) for i, row in enumerate(rows)],
         )
-    frame = embed.qa_frame(db)
-    embed.embed_texts(list(frame["text"]), StandIn(embed.encoder_id("all-MiniLM-L6-v2")), db)
+    frame = encoders.qa_frame(db)
+    encoders.embed_texts(list(frame["text"]), StandIn(encoders.encoder_id("all-MiniLM-L6-v2")), db)
 
 
 @pytest.fixture
@@ -146,7 +155,7 @@ def test_near_and_far_answers_of_two_identities(app):
 def test_survey_profiles_show_19_values(app, tmp_db):
     assert "No survey yet" in texts(app)
     instruments.ensure(tmp_db)
-    answers = [(instruments.item_id(n), 0, str(1 + n % 6), None) for n in instruments.ITEM_VALUE]
+    answers = [(ids.item_id(n), 0, str(1 + n % 6), None) for n in instruments.ITEM_VALUE]
     survey.record(tmp_db, "univar-portraits", "gemini", "eng", answers)
     survey.score(tmp_db, "univar-portraits", "gemini", "eng")
     app.run()

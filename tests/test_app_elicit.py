@@ -11,8 +11,9 @@ from fault_server import FaultServer
 from streamlit.testing.v1 import AppTest
 from test_connection import BAD_KEY, GOOD_KEY, KeyServer
 
-from univar import jobs, store
-from univar.local_llm import free_port
+from univar import store
+from univar.elicit import jobs
+from univar.llm.local_server import free_port
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "elicit.py")
 

@@ -10,7 +10,7 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from test_train import write_fulcra
 
-from univar import views
+from univar.ingest import value_fulcra
 
 PAGE = str(ROOT / "pages" / "train_evaluate.py")
 
@@ -29,7 +29,7 @@ def charts(at: AppTest) -> set[str]:
 def small_db(tmp_db, tmp_path):
     src = tmp_path / "small.jsonl"
     write_fulcra(src, n_questions=30)
-    views.load_value_fulcra(src, tmp_db, dataset="small")
+    value_fulcra.load_value_fulcra(src, tmp_db, dataset="small")
     return tmp_db
 
 

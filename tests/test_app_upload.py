@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_importers import BAD_DIR, fulcra_csv
 
-from univar import datasets, store
+from univar import store
+from univar.store import datasets
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "upload.py")
 TIMEOUT = 60  # the first run imports pandas/duckdb; 2 shared cores
@@ -59,8 +60,8 @@ def test_broken_csv_is_refused_with_its_message(tmp_db):
 
 
 def test_rename_and_delete_from_the_page(tmp_db):
-    from univar import importers
-    from univar.validate import validate_bytes
+    from univar.ingest import importers
+    from univar.ingest.validate import validate_bytes
 
     good = b"question,answer,model,language\nQ?,A.,m,eng\n"
     importers.import_validation(validate_bytes(good), tmp_db, dataset="first")

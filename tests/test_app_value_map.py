@@ -9,8 +9,10 @@ import pytest
 from helpers_demo import copy_db, demo_template
 from streamlit.testing.v1 import AppTest
 
-from univar import demo, mapdata, projection, store
-from univar.config import ProjectionConfig
+from univar import store
+from univar.analysis import mapdata, projection
+from univar.analysis.projection import ProjectionConfig
+from univar.ingest import demo
 
 TIMEOUT = 90
 PER_MODEL = 12  # 5 real models: 60 QA pairs
@@ -150,7 +152,7 @@ def test_map_points_cut_texts_and_carry_tags(db):
 
 
 def projection_encoder(db):
-    from univar.embed import LazyEncoder
+    from univar.encoders import LazyEncoder
 
     encoder = LazyEncoder()  # the template's vectors are cached under this id: no model loads
     return encoder

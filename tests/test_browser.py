@@ -21,8 +21,12 @@ import pytest
 from helpers_browser import choose, chromium_page, need_browser, plot_traces, settle, streamlit_app
 from helpers_demo import build_demo_db, fulcra_rows
 
-from univar import elicit, embed, instruments, overlays, projection, questions, store, survey
-from univar.config import ElicitConfig, GenerationConfig, ProjectionConfig
+from univar import encoders, store
+from univar.analysis import projection
+from univar.analysis.projection import ProjectionConfig
+from univar.catalog import instruments, questions
+from univar.elicit import engine, survey
+from univar.elicit.settings import ElicitConfig, GenerationConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -50,15 +54,19 @@ def demo_db(tmp_path_factory, smollm2) -> Path:
     path = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.duckdb", PER_MODEL)
     items = questions.select_questions(path, f"instrument:{instruments.PORTRAITS}")[:PORTRAITS]
     config = ElicitConfig(
-        model=SMOLLM2, api_base=smollm2, languages=("eng", "fra"), dataset="portraits",
-        question_ids=tuple(q.question_id for q in items), generation=GenerationConfig(max_tokens=32),
-    )  # fmt: skip
-    assert elicit.run(config, path, questions=items).failed == 0
+        model=SMOLLM2,
+        api_base=smollm2,
+        languages=("eng", "fra"),
+        dataset="portraits",
+        question_ids=tuple(q.question_id for q in items),
+        generation=GenerationConfig(max_tokens=32),
+    )
+    assert engine.run(config, path, questions=items).failed == 0
     survey.run(survey.SurveyConfig(model=SMOLLM2, api_base=smollm2), path)
-    assert len(overlays.survey_profile(path, [f"{SMOLLM2}$eng"])) == 19
+    assert len(survey.survey_profile(path, [f"{SMOLLM2}$eng"])) == 19
 
-    encoder = embed.load_encoder()
-    frame, _ = embed.embed_qa(path, encoder)
+    encoder = encoders.load_encoder()
+    frame, _ = encoders.embed_qa(path, encoder)
     everyone = list(frame["qa_id"])
     without = list(frame.loc[frame["model"] != DROPPED, "qa_id"])
     for ids in (everyone, without):
@@ -96,9 +104,12 @@ def test_overlays_value_colours_instrument_ring_and_profile(page, demo_db):
     )
     traces = plot_traces(page, "value_map")
     # the QA traces are now one per Schwartz value (codes as the value definitions name them)
-    codes = {v.lower() for v in store.query_df(
-        "SELECT code FROM value_defs WHERE lower(framework) = 'schwartz'", path=demo_db
-    )["code"]}  # fmt: skip
+    codes = {
+        v.lower()
+        for v in store.query_df(
+            "SELECT code FROM value_defs WHERE lower(framework) = 'schwartz'", path=demo_db
+        )["code"]
+    }
     qa_names = {t["name"].lower() for t in traces if t["meta"] == "qa"}
     assert len(qa_names & codes) >= 3, qa_names
     ring = [t for t in traces if t["meta"] == "instrument"]
@@ -143,9 +154,11 @@ def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
 def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
     done = {r["qa_id"] for r in fulcra_rows(PER_MODEL)}
     rows = [
-        r for r in fulcra_rows(PER_MODEL + UPLOADED) if r["qa_id"] not in done
+        r
+        for r in fulcra_rows(PER_MODEL + UPLOADED)
+        if r["qa_id"] not in done
         and r["model"] != DROPPED  # the map's model choice still leaves it out
-    ]  # fmt: skip
+    ]
     path = tmp_path / "fulcra_mine.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, ["model", "language", "question", "answer"])

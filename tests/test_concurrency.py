@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from fault_server import FaultServer
 
-from univar import elicit, importers, questions, store
-from univar.config import ElicitConfig
-from univar.validate import validate_bytes
+from univar import store
+from univar.catalog import questions
+from univar.elicit import engine
+from univar.elicit.settings import ElicitConfig
+from univar.ingest import importers
+from univar.ingest.validate import validate_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_WORDS = ("lock", "busy", "conflict", "traceback")
@@ -46,8 +49,12 @@ def _univar(*args: str, db: Path) -> subprocess.Popen:
     env = os.environ | {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     return subprocess.Popen(
         [sys.executable, "-m", "univar", *args, "--db", str(db)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -58,9 +65,20 @@ def test_two_processes_elicit_and_import_into_one_file(tmp_path):
         files[tag] = tmp_path / f"{tag}.csv"
         files[tag].write_bytes(_csv(2000, tag))
     with FaultServer(delay_s=0.05) as fs:
-        elicit_args = ("elicit", "--model", "openai/fake", "--api-base", fs.api_base,
-                       "--languages", "eng,fra", "--questions", "15", "--concurrency", "4",
-                       "--no-progress")  # fmt: skip
+        elicit_args = (
+            "elicit",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            fs.api_base,
+            "--languages",
+            "eng,fra",
+            "--questions",
+            "15",
+            "--concurrency",
+            "4",
+            "--no-progress",
+        )
         procs = [
             _univar(*elicit_args, "--dataset", "cli-a", db=db),
             _univar(*elicit_args, "--dataset", "cli-b", db=db),
@@ -92,10 +110,15 @@ def test_two_sessions_elicit_and_import_in_threads(tmp_path):
     with FaultServer(delay_s=0.02) as fs:
 
         def session_elicit(dataset: str) -> None:
-            config = ElicitConfig(model="openai/fake", api_base=fs.api_base,
-                                  languages=("eng", "fra"), question_ids=ids, concurrency=4,
-                                  dataset=dataset)  # fmt: skip
-            summary = elicit.run(config, db, questions=bank)
+            config = ElicitConfig(
+                model="openai/fake",
+                api_base=fs.api_base,
+                languages=("eng", "fra"),
+                question_ids=ids,
+                concurrency=4,
+                dataset=dataset,
+            )
+            summary = engine.run(config, db, questions=bank)
             assert summary.failed == 0, summary.line()
 
         def session_import(dataset: str) -> None:
@@ -108,8 +131,12 @@ def test_two_sessions_elicit_and_import_in_threads(tmp_path):
             except BaseException as exc:  # collected: the assertion below shows them
                 errors.append(exc)
 
-        jobs = [(session_elicit, "page-a"), (session_elicit, "page-b"),
-                (session_import, "upload-a"), (session_import, "upload-b")]  # fmt: skip
+        jobs = [
+            (session_elicit, "page-a"),
+            (session_elicit, "page-b"),
+            (session_import, "upload-a"),
+            (session_import, "upload-b"),
+        ]
         threads = [threading.Thread(target=guarded, args=job) for job in jobs]
         for t in threads:
             t.start()

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fault_server import FaultServer
 
-from univar.connection import check_api_base, check_connection
 from univar.errors import UserError
-from univar.local_llm import free_port
+from univar.llm.endpoints import check_api_base, check_connection
+from univar.llm.local_server import free_port
 
 GOOD_KEY = "sk-good-key-0123456789"
 BAD_KEY = "sk-wrong-key-9876543210"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from helpers_demo import copy_db, demo_template
 
-from univar import demo, instruments, overlays, projection, store, survey
-from univar.config import ProjectionConfig
+from univar import ids, store
+from univar.analysis import projection
+from univar.analysis.projection import ProjectionConfig
+from univar.catalog import instruments
+from univar.elicit import survey
+from univar.ingest import demo
 
 
 def test_export_then_load_keeps_qas_map_and_survey_scores(tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())
     source = copy_db(demo_template(tmp_path_factory), tmp_path)
     instruments.ensure(source)
-    answers = [(instruments.item_id(n), 0, f"{1 + n % 6}", None) for n in instruments.ITEM_VALUE]
+    answers = [(ids.item_id(n), 0, f"{1 + n % 6}", None) for n in instruments.ITEM_VALUE]
     survey.record(source, instruments.PORTRAITS, "gemini", "eng", answers)
     before = survey.score(source, instruments.PORTRAITS, "gemini", "eng")
 
@@ -20,7 +24,7 @@ def test_export_then_load_keeps_qas_map_and_survey_scores(tmp_path_factory, tmp_
     assert provenance["survey_answers"] == len(answers)
     fresh = tmp_path / "fresh.duckdb"
     assert demo.seed_if_empty(fresh, tmp_path / "demo")
-    after = overlays.survey_profile(fresh, ["gemini$eng"])
+    after = survey.survey_profile(fresh, ["gemini$eng"])
     assert len(after) == 19
     assert sorted(after["centred"].round(9)) == sorted(before["centred"].round(9))
     assert store.query_df("SELECT count(*) AS n FROM qa", path=fresh)["n"][0] == 150

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar import distances, plots_overlays
+from univar.analysis import distances
 from univar.errors import UserError
+from univar.figures import compare_charts
 
 
 def _frame(centres: dict[str, np.ndarray], n: int = 20, noise: float = 0.3, seed: int = 0):
@@ -18,10 +19,17 @@ def _frame(centres: dict[str, np.ndarray], n: int = 20, noise: float = 0.3, seed
     for lang, centre in centres.items():
         for model in ("a", "b"):
             for i in range(n):
-                rows.append({"language": lang, "model": model, "identity": f"{model}${lang}",
-                             "question_id": f"q{i}", "question_en": f"Question {i}?",
-                             "answer_en": f"{lang}-{model}-{i}",
-                             "answer": f"orig-{lang}-{i}"})  # fmt: skip
+                rows.append(
+                    {
+                        "language": lang,
+                        "model": model,
+                        "identity": f"{model}${lang}",
+                        "question_id": f"q{i}",
+                        "question_en": f"Question {i}?",
+                        "answer_en": f"{lang}-{model}-{i}",
+                        "answer": f"orig-{lang}-{i}",
+                    }
+                )
                 vecs.append(centre + noise * rng.normal(size=centre.shape))
     return pd.DataFrame(rows), np.array(vecs)
 
@@ -97,7 +105,7 @@ def test_cluster_order_and_dendrogram():
     assert list(leaves["label"]) == order and list(leaves["x"]) == [5, 15, 25, 35]
     links = tree[tree["link"] >= 0]
     assert links["link"].nunique() == 3 and links["y"].max() == pytest.approx(9)
-    fig = plots_overlays.dendrogram_figure(tree, label=str.upper).to_dict()
+    fig = compare_charts.dendrogram_figure(tree, label=str.upper).to_dict()
     assert len(fig["data"]) == 3 and list(fig["layout"]["xaxis"]["ticktext"]) == [
         x.upper() for x in order
     ]
@@ -105,7 +113,7 @@ def test_cluster_order_and_dendrogram():
 
 def test_heatmap_figure_follows_the_order():
     m = pd.DataFrame([[0, 0.2], [0.2, 0]], index=["eng", "fra"], columns=["eng", "fra"])
-    fig = plots_overlays.heatmap_figure(m, ["fra", "eng"], label=lambda c: c.upper()).to_dict()
+    fig = compare_charts.heatmap_figure(m, ["fra", "eng"], label=lambda c: c.upper()).to_dict()
     heat = fig["data"][0]
     assert heat["type"] == "heatmap" and list(heat["x"]) == ["FRA", "ENG"]
     assert [list(r) for r in heat["z"]] == [[0, 0.2], [0.2, 0]]
@@ -121,8 +129,11 @@ def test_near_far_pairs_on_the_same_question():
     assert list(pairs["kind"]) == ["near"] * 3 + ["far"] * 3
     top = pairs.iloc[0]
     assert top["question"] == "Question 3?" and top["distance"] == pytest.approx(0, abs=1e-9)
-    assert (top["answer_a"], top["answer_b"], top["original_b"]) == ("eng-a-3", "fra-b-3",
-                                                                      "orig-fra-3")  # fmt: skip
+    assert (top["answer_a"], top["answer_b"], top["original_b"]) == (
+        "eng-a-3",
+        "fra-b-3",
+        "orig-fra-3",
+    )
     assert pairs["distance"].iloc[3] >= pairs["distance"].iloc[2]
     with pytest.raises(UserError, match="share no question"):
         distances.near_far_pairs(frame, vecs, "a$eng", "a$eng")
@@ -141,7 +152,7 @@ def test_iw_coordinates_and_correlation():
     res = distances.iw_correlation(m, coords, permutations=199)
     assert res.pearson == pytest.approx(1.0) and res.spearman == pytest.approx(1.0)
     assert res.n_languages == 4 and len(res.pairs) == 6 and res.p_value < 0.2
-    fig = plots_overlays.iw_figure(res.pairs, r=res.pearson).to_dict()
+    fig = compare_charts.iw_figure(res.pairs, r=res.pearson).to_dict()
     assert "r = 1.00" in fig["layout"]["title"]["text"] and len(fig["data"][0]["x"]) == 6
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from fault_server import FaultServer
 
-from univar import importers, store
-from univar.validate import validate_bytes
+from univar import store
+from univar.ingest import importers
+from univar.ingest.validate import validate_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +28,12 @@ def _univar(*args: str, db: Path, python=("-m", "univar")) -> subprocess.Popen:
     env = os.environ | {"PYTHONUNBUFFERED": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     return subprocess.Popen(
         [sys.executable, *python, *args, "--db", str(db)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill9(proc: subprocess.Popen) -> None:
@@ -56,8 +61,14 @@ def _csv(rows: int, words: int = 6) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["question", "answer", "model", "language"])
     for i in range(rows):
-        writer.writerow([f"Question {i}: duty or freedom?", f"Answer {i} " + "yes " * words,
-                         f"model-{i % 3}", "eng"])  # fmt: skip
+        writer.writerow(
+            [
+                f"Question {i}: duty or freedom?",
+                f"Answer {i} " + "yes " * words,
+                f"model-{i % 3}",
+                "eng",
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -66,8 +77,20 @@ def test_kill_during_elicitation_then_rerun(tmp_path):
     """Killed twice (as the file is created, then mid-run), then run to the end."""
     db = tmp_path / "elicit.duckdb"
     # 12 questions in eng and fra: 12 + 4 x 12 = 60 distinct requests, 24 QA pairs
-    args = ("elicit", "--model", "openai/fake", "--languages", "eng,fra", "--questions", "12",
-            "--concurrency", "2", "--no-progress", "--timeout", "20")  # fmt: skip
+    args = (
+        "elicit",
+        "--model",
+        "openai/fake",
+        "--languages",
+        "eng,fra",
+        "--questions",
+        "12",
+        "--concurrency",
+        "2",
+        "--no-progress",
+        "--timeout",
+        "20",
+    )
     with FaultServer(delay_s=0.1) as fs:
         for kill_when in (db.exists, lambda: fs.requests >= 20):
             proc = _univar(*args, "--api-base", fs.api_base, db=db)
@@ -108,8 +131,10 @@ def test_kill_during_embedding_then_rerun(tmp_path):
 
     # `python -m univar embed` with 64-text write chunks (1024 by default), so that on two
     # shared cores a kill lands after some chunks are stored within seconds, not minutes
-    small_chunks = ("import runpy, sys, univar.embed as e; e.WRITE_CHUNK = 64; "
-                    "sys.argv[0] = 'univar'; runpy.run_module('univar', run_name='__main__')")  # fmt: skip
+    small_chunks = (
+        "import runpy, sys, univar.embed as e; e.WRITE_CHUNK = 64; "
+        "sys.argv[0] = 'univar'; runpy.run_module('univar', run_name='__main__')"
+    )
     args = ("embed", "--batch-size", "16")
     proc = _univar(*args, db=db, python=("-c", small_chunks))
     threading.Thread(target=read, args=(proc.stderr,), daemon=True).start()

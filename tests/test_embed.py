@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from helpers_demo import build_demo_db, copy_db, demo_template
 
-from univar import embed, store
+from univar import encoders, store
 from univar.cli import main
+from univar.encoders import cache
 
 
 class Fake:
@@ -37,34 +38,34 @@ def stored(db) -> int:
 
 @pytest.fixture(scope="module")
 def minilm():
-    return embed.load_encoder(embed.DEFAULT_ENCODER)
+    return encoders.load_encoder(encoders.DEFAULT_ENCODER)
 
 
 def test_real_encoder_vectors_are_cached_and_identical(tmp_db, minilm):
     texts = ["Q: Is honesty important? A: Yes, always.", "Q: Should I obey? A: It depends."]
-    first = embed.embed_texts(texts, minilm, tmp_db)
+    first = encoders.embed_texts(texts, minilm, tmp_db)
     assert first.shape == (2, 384) and first.dtype == np.float32
     direct = minilm.encode(texts)
     assert np.allclose(first, direct, atol=1e-5)
-    again = embed.embed_texts(texts[::-1], minilm, tmp_db)
+    again = encoders.embed_texts(texts[::-1], minilm, tmp_db)
     assert np.array_equal(again, first[::-1])
     assert stored(tmp_db) == 2
 
 
 def test_only_missing_texts_are_encoded_in_order_with_duplicates(tmp_db):
     fake = Fake()
-    embed.embed_texts(["a", "bb"], fake, tmp_db)
-    vecs = embed.embed_texts(["ccc", "a", "ccc", "dddd"], fake, tmp_db)
+    encoders.embed_texts(["a", "bb"], fake, tmp_db)
+    vecs = encoders.embed_texts(["ccc", "a", "ccc", "dddd"], fake, tmp_db)
     assert fake.batches[1] == ["dddd", "ccc"]  # new texts only, once each, longest first
     assert [v[0] for v in vecs] == [3, 1, 3, 4]
-    assert embed.embed_texts([], fake, tmp_db).shape == (0, 4)
+    assert encoders.embed_texts([], fake, tmp_db).shape == (0, 4)
 
 
 def test_chunks_are_whole_batches_of_the_longest_texts_first(tmp_db, monkeypatch):
-    monkeypatch.setattr(embed, "WRITE_CHUNK", 5)
+    monkeypatch.setattr(cache, "WRITE_CHUNK", 5)
     fake, seen = Fake(), []
     texts = [f"t{'x' * (i % 7)}{i}" for i in range(11)]
-    vecs = embed.embed_texts(
+    vecs = encoders.embed_texts(
         texts, fake, tmp_db, batch_size=2, progress=lambda d, t: seen.append(d)
     )
     assert [len(b) for b in fake.batches] == [4, 4, 3]  # 5 rounded down to whole batches of 2
@@ -75,20 +76,20 @@ def test_chunks_are_whole_batches_of_the_longest_texts_first(tmp_db, monkeypatch
 
 
 def test_an_interrupt_keeps_the_chunks_already_encoded(tmp_db, monkeypatch):
-    monkeypatch.setattr(embed, "WRITE_CHUNK", 2)
+    monkeypatch.setattr(cache, "WRITE_CHUNK", 2)
     with pytest.raises(KeyboardInterrupt):
-        embed.embed_texts(["a", "b", "c", "d", "e"], Fake(fail_on_call=2), tmp_db, batch_size=2)
+        encoders.embed_texts(["a", "b", "c", "d", "e"], Fake(fail_on_call=2), tmp_db, batch_size=2)
     assert stored(tmp_db) == 2
     fake = Fake()
-    embed.embed_texts(["a", "b", "c", "d", "e"], fake, tmp_db, batch_size=2)
+    encoders.embed_texts(["a", "b", "c", "d", "e"], fake, tmp_db, batch_size=2)
     assert sum(map(len, fake.batches)) == 3  # the rerun finishes the rest
 
 
 def test_lazy_encoder_knows_its_id_without_loading(minilm):
-    lazy = embed.LazyEncoder()  # the shipped trained encoder where present, else MiniLM
-    assert lazy.id == embed.load_encoder().id and not lazy.loaded
-    assert embed.encoder_id("sentence-transformers/all-MiniLM-L6-v2") == minilm.id
-    assert embed.encoder_id("CAiRE/UniVaR-lambda-5") == "CAiRE/UniVaR-lambda-5"
+    lazy = encoders.LazyEncoder()  # the shipped trained encoder where present, else MiniLM
+    assert lazy.id == encoders.load_encoder().id and not lazy.loaded
+    assert encoders.encoder_id("sentence-transformers/all-MiniLM-L6-v2") == minilm.id
+    assert encoders.encoder_id("CAiRE/UniVaR-lambda-5") == "CAiRE/UniVaR-lambda-5"
     assert lazy.dim == 384 and lazy.loaded
 
 
@@ -98,14 +99,14 @@ def test_untranslated_rows_are_embedded_as_written(tmp_db):
             "INSERT INTO qa_pairs (qa_id, dataset, model, language, question, answer) "
             "VALUES ('x', 'up', 'm', 'fra', 'Faut-il obéir ?', 'Parfois.')"
         )
-    frame = embed.qa_frame(tmp_db)
+    frame = encoders.qa_frame(tmp_db)
     assert frame["text"].tolist() == ["Q: Faut-il obéir ? A: Parfois."]
 
 
 def test_cached_demo_vectors_serve_embed_qa_without_a_model(tmp_path_factory, tmp_path):
     db = copy_db(demo_template(tmp_path_factory, 12), tmp_path)
-    lazy = embed.LazyEncoder()
-    frame, vecs = embed.embed_qa(db, lazy)
+    lazy = encoders.LazyEncoder()
+    frame, vecs = encoders.embed_qa(db, lazy)
     assert len(frame) == 60 and vecs.shape == (60, 384) and not lazy.loaded
 
 
@@ -140,8 +141,8 @@ def test_cli_refuses_bad_input_with_one_line(tmp_db, capsys):
 def test_cli_demo_export_then_load_ships_vectors_and_map(
     tmp_path_factory, tmp_path, capsys, monkeypatch
 ):
-    from univar import mapdata, projection
-    from univar.config import ProjectionConfig
+    from univar.analysis import mapdata, projection
+    from univar.analysis.projection import ProjectionConfig
 
     monkeypatch.setitem(projection.PROJECTORS, "umap", projection.PCAProjector())  # fast stand-in
     source = copy_db(demo_template(tmp_path_factory, 12), tmp_path)
@@ -149,12 +150,15 @@ def test_cli_demo_export_then_load_ships_vectors_and_map(
     assert main(["demo", "export", "--db", str(source), "--dir", str(folder)]) == 0
     assert "exported 60 QA pairs (5 models, 1 languages)" in capsys.readouterr().out
     assert {p.name for p in folder.iterdir()} == {
-        "qa.parquet", "embeddings.parquet", "projection.parquet", "provenance.json"
-    }  # fmt: skip
+        "qa.parquet",
+        "embeddings.parquet",
+        "projection.parquet",
+        "provenance.json",
+    }
     fresh = tmp_path / "fresh.duckdb"
     assert main(["demo", "load", "--db", str(fresh), "--dir", str(folder)]) == 0
     assert "loaded 60 demo QA pairs" in capsys.readouterr().out
-    lazy = embed.LazyEncoder()
+    lazy = encoders.LazyEncoder()
     assert mapdata.is_cached(fresh, lazy, mapdata.Selection(), ProjectionConfig())
     assert not lazy.loaded  # vectors and the map came with the demo
     assert main(["demo", "load", "--db", str(fresh), "--dir", str(folder), "--replace"]) == 0

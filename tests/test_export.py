@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from univar import export, report
 from univar.errors import UserError
+from univar.output import export, report
 
 EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc\s*=\s*['\"]?(https?:)?//", re.I)
 
@@ -152,8 +152,8 @@ class HashEncoder:
 
 @pytest.fixture
 def qa_db(tmp_db):
-    from univar import importers
-    from univar.validate import validate_bytes
+    from univar.ingest import importers
+    from univar.ingest.validate import validate_bytes
 
     lines = ["question,answer,model,language,question_en,answer_en,value,framework"]
     for model in ("alpha", "beta"):
@@ -166,8 +166,8 @@ def qa_db(tmp_db):
 
 
 def test_charts_and_report_from_the_store(qa_db):
-    from univar import mapdata
-    from univar.config import ProjectionConfig
+    from univar.analysis import mapdata
+    from univar.analysis.projection import ProjectionConfig
 
     selection, config = mapdata.Selection(), ProjectionConfig(method="pca")
     chart = report.map_chart(qa_db, HashEncoder(), selection, config)
@@ -211,14 +211,16 @@ def test_cli_exports_with_the_real_encoder(qa_db, tmp_path):
 
 
 def test_uploaded_datasets_are_outlined_diamonds_on_the_map(qa_db):
-    from univar import datasets, mapdata, plots
-    from univar.config import ProjectionConfig
+    from univar.analysis import mapdata
+    from univar.analysis.projection import ProjectionConfig
+    from univar.figures import value_map
+    from univar.store import datasets
 
     chart = report.map_chart(qa_db, HashEncoder(), mapdata.Selection(), ProjectionConfig("pca"))
     points = chart.data.assign(question="q", answer="a", question_en="q", answer_en="a")
-    fig = plots.value_map_figure(points, uploaded=datasets.uploaded(qa_db))
+    fig = value_map.value_map_figure(points, uploaded=datasets.uploaded(qa_db))
     mine = [t for t in fig.data if t.meta == "uploaded"]  # arrays: to_dict() packs them
     assert len(mine) == 1 and len(mine[0].x) == 48
     assert mine[0].marker.symbol == "diamond-open" and mine[0].name == "Uploaded data (48)"
-    plain = plots.value_map_figure(points).to_dict()
+    plain = value_map.value_map_figure(points).to_dict()
     assert not [t for t in plain["data"] if t.get("meta") == "uploaded"]

@@ -11,9 +11,11 @@ import time
 import pytest
 from fault_server import elicit_config
 
-from univar import elicit, questions, store
-from univar.config import ElicitConfig
-from univar.llm_client import MAX_REPLY_CHARS
+from univar import store
+from univar.catalog import questions
+from univar.elicit import engine
+from univar.elicit.settings import ElicitConfig
+from univar.llm.client import MAX_REPLY_CHARS
 
 # Retryable faults and the words their error row must carry so a user can tell them apart.
 TRANSIENT = {
@@ -53,7 +55,7 @@ def _one_row_per_pair(rows, expected: int) -> None:
 @pytest.mark.parametrize("mode", sorted(TRANSIENT))
 def test_transient_fault_is_retried_into_an_answer(tmp_db, fs, bank, mode):
     fs.script = [mode, mode]  # the first two attempts fail, the third answers
-    summary = elicit.run(_config(fs, bank, n=1), tmp_db, questions=bank)
+    summary = engine.run(_config(fs, bank, n=1), tmp_db, questions=bank)
     assert summary.ok == 1 and summary.failed == 0 and summary.attempts == 3
     [row] = _rows(tmp_db)
     assert row[3] == "ok" and row[5].startswith("My answer to")
@@ -65,7 +67,7 @@ def test_transient_fault_is_retried_into_an_answer(tmp_db, fs, bank, mode):
 def test_lasting_fault_ends_as_a_clear_error_row_and_a_rerun_completes(tmp_db, fs, bank, mode):
     fs.mode = mode
     config = _config(fs, bank, n=2, max_retries=1)
-    summary = elicit.run(config, tmp_db, questions=bank)
+    summary = engine.run(config, tmp_db, questions=bank)
     assert summary.failed == 2 and summary.status == "done"
     rows = _rows(tmp_db)
     _one_row_per_pair(rows, 2)
@@ -75,7 +77,7 @@ def test_lasting_fault_ends_as_a_clear_error_row_and_a_rerun_completes(tmp_db, f
 
     fs.mode = "ok"
     fs.reset_counters()
-    again = elicit.run(config, tmp_db, questions=bank)
+    again = engine.run(config, tmp_db, questions=bank)
     assert again.ok == 2 and fs.requests == 2  # only the failed ones are asked again
     rows = _rows(tmp_db)
     _one_row_per_pair(rows, 2)
@@ -84,7 +86,7 @@ def test_lasting_fault_ends_as_a_clear_error_row_and_a_rerun_completes(tmp_db, f
 
 def test_ten_megabyte_answer_is_kept_truncated_and_the_store_stays_small(tmp_db, fs, bank):
     fs.mode = "huge"
-    summary = elicit.run(_config(fs, bank, n=1, timeout_s=30.0), tmp_db, questions=bank)
+    summary = engine.run(_config(fs, bank, n=1, timeout_s=30.0), tmp_db, questions=bank)
     assert summary.ok == 1
     [row] = _rows(tmp_db)
     assert MAX_REPLY_CHARS <= len(row[5]) < MAX_REPLY_CHARS + 200
@@ -99,38 +101,41 @@ def test_retry_after_in_seconds_and_as_a_date_is_honoured(tmp_db, fs, bank):
     config = _config(fs, bank, n=1, retry_max_s=5.0)
     fs.retry_after, fs.script = "1", ["429"]
     started = time.monotonic()
-    assert elicit.run(config, tmp_db, questions=bank).ok == 1
+    assert engine.run(config, tmp_db, questions=bank).ok == 1
     assert time.monotonic() - started >= 0.9  # backoff alone would wait ~0.01 s
 
     date = email.utils.formatdate(time.time() + 2, usegmt=True)  # second resolution
     fs.retry_after, fs.script = date, ["503"]
     config = _config(fs, bank[1:], n=1, retry_max_s=5.0)
     started = time.monotonic()
-    assert elicit.run(config, tmp_db, questions=bank).ok == 1
+    assert engine.run(config, tmp_db, questions=bank).ok == 1
     assert time.monotonic() - started >= 0.9
 
 
 def test_retry_after_beyond_the_longest_wait_is_capped(tmp_db, fs, bank):
     fs.retry_after, fs.script = "3600", ["429"]
     started = time.monotonic()
-    assert elicit.run(_config(fs, bank, n=1, retry_max_s=0.2), tmp_db, questions=bank).ok == 1
+    assert engine.run(_config(fs, bank, n=1, retry_max_s=0.2), tmp_db, questions=bank).ok == 1
     assert time.monotonic() - started < 30
 
 
 def test_a_storm_of_every_fault_loses_nothing_across_languages(tmp_db, fs, bank):
     # the first 40 requests cycle through every fault; translation chains (fra) pass through
     # them too. Six retries outlast any run of faults one request meets.
-    fs.script = [m for _ in range(5) for m in ("429", "500", "503", "reset", "invalid_json",
-                                               "non_utf8", "empty_choices", "ok")]  # fmt: skip
+    fs.script = [
+        m
+        for _ in range(5)
+        for m in ("429", "500", "503", "reset", "invalid_json", "non_utf8", "empty_choices", "ok")
+    ]
     config = _config(fs, bank, n=6, languages=("eng", "fra"), concurrency=8, max_retries=6)
-    summary = elicit.run(config, tmp_db, questions=bank)
+    summary = engine.run(config, tmp_db, questions=bank)
     assert summary.total == 12 and summary.ok + summary.failed == 12
     rows = _rows(tmp_db)
     _one_row_per_pair(rows, 12)
     words = tuple((TRANSIENT | UNUSABLE).values())
     assert all(any(w in r[4].lower() for w in words) for r in rows if r[3] != "ok")
 
-    again = elicit.run(config, tmp_db, questions=bank)  # fault-free now: the rest completes
+    again = engine.run(config, tmp_db, questions=bank)  # fault-free now: the rest completes
     assert again.failed == 0 and again.from_cache == summary.ok
     rows = _rows(tmp_db)
     _one_row_per_pair(rows, 12)
@@ -143,4 +148,4 @@ def test_a_storm_of_every_fault_loses_nothing_across_languages(tmp_db, fs, bank)
     assert fra == 6  # every chain went out and came back through the translator
 
     fs.reset_counters()
-    assert elicit.run(config, tmp_db, questions=bank).from_cache == 12 and fs.requests == 0
+    assert engine.run(config, tmp_db, questions=bank).from_cache == 12 and fs.requests == 0

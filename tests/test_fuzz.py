@@ -13,28 +13,68 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from univar import cli, datasets, importers, registry, store
-from univar.config import ElicitConfig
-from univar.elicit_plan import prepare
+from univar import cli, store
+from univar.catalog import registry
+from univar.catalog.questions import Question
+from univar.elicit.plan import prepare
+from univar.elicit.settings import ElicitConfig
 from univar.errors import UserError
-from univar.questions import Question
-from univar.validate import validate_bytes
+from univar.ingest import importers
+from univar.ingest.validate import validate_bytes
+from univar.store import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "zzfuzz"  # in every path-like payload, so a file written from one can be found
 NASTY = (
-    "'; DROP TABLE qa_pairs; --", '" OR 1=1 --', "Robert'); DELETE FROM datasets; --",
-    "x' UNION SELECT * FROM requests --", "%", "_", "\\", "?", "$1", "${HOME}",
-    f"$(touch {MARK})", f"`touch {MARK}`", f"../../{MARK}-up", f"..\\..\\{MARK}-win",
-    f"/tmp/{MARK}-abs", f"~/{MARK}", f"C:\\{MARK}", f"data/../../{MARK}", "\x00", "\x1b[31m",
-    "\r\n", "a\nb", "\u202e", "\ufeff", "😀", "中文", "=cmd|' /C calc'!A0", "+1", "-1",
-    "@SUM(1)", " ", "",
-)  # fmt: skip
+    "'; DROP TABLE qa_pairs; --",
+    '" OR 1=1 --',
+    "Robert'); DELETE FROM datasets; --",
+    "x' UNION SELECT * FROM requests --",
+    "%",
+    "_",
+    "\\",
+    "?",
+    "$1",
+    "${HOME}",
+    f"$(touch {MARK})",
+    f"`touch {MARK}`",
+    f"../../{MARK}-up",
+    f"..\\..\\{MARK}-win",
+    f"/tmp/{MARK}-abs",
+    f"~/{MARK}",
+    f"C:\\{MARK}",
+    f"data/../../{MARK}",
+    "\x00",
+    "\x1b[31m",
+    "\r\n",
+    "a\nb",
+    "\u202e",
+    "\ufeff",
+    "😀",
+    "中文",
+    "=cmd|' /C calc'!A0",
+    "+1",
+    "-1",
+    "@SUM(1)",
+    " ",
+    "",
+)
 TABLES = {
-    "meta", "value_defs", "questions", "datasets", "runs", "requests", "qa_pairs",
-    "embeddings", "projections", "projection_points", "instruments", "instrument_items",
-    "survey_responses", "survey_scores",
-}  # fmt: skip
+    "meta",
+    "value_defs",
+    "questions",
+    "datasets",
+    "runs",
+    "requests",
+    "qa_pairs",
+    "embeddings",
+    "projections",
+    "projection_points",
+    "instruments",
+    "instrument_items",
+    "survey_responses",
+    "survey_scores",
+}
 FAST = settings(max_examples=150, deadline=None)
 SLOW = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -102,7 +142,7 @@ def test_names_are_accepted_or_refused_with_a_user_error(model, language, datase
         (registry.check_model_string, model),
         (registry.language, language),
         (registry.parse_languages, language),
-        (importers.check_dataset_name, dataset),
+        (datasets.check_dataset_name, dataset),
     ):
         try:
             check(value)
@@ -110,7 +150,7 @@ def test_names_are_accepted_or_refused_with_a_user_error(model, language, datase
             _one_line(str(exc))
     # an uploaded file's name always gives a usable dataset name, never a path
     derived = importers.name_from_file(f"{dataset}.csv")
-    assert importers.check_dataset_name(derived) == derived and "/" not in derived
+    assert datasets.check_dataset_name(derived) == derived and "/" not in derived
 
 
 def _csv(rows) -> bytes:
@@ -158,7 +198,7 @@ def test_hostile_text_imports_verbatim_or_is_refused_and_tables_stay_intact(work
         assert datasets.delete_dataset(result.dataset, db)["qa_pairs"] == len(wanted)
     if db.exists():
         assert _tables(db) >= TABLES
-        assert not importers.existing_datasets(db)  # each example cleans up after itself
+        assert not datasets.existing_datasets(db)  # each example cleans up after itself
     _no_stray_files(workdir)
 
 
@@ -170,13 +210,14 @@ def test_elicit_job_names_are_checked_before_anything_is_written(
     db = workdir / "never.duckdb"
     question = Question("fuzz.01", "Is it fair?", None, None, "fuzz")
     try:
-        config = ElicitConfig(model=model, languages=tuple(languages_),
-                              question_ids=("fuzz.01",), dataset=dataset)  # fmt: skip
+        config = ElicitConfig(
+            model=model, languages=tuple(languages_), question_ids=("fuzz.01",), dataset=dataset
+        )
         prepare(config, db, [question], reach=False)
     except UserError as exc:
         _one_line(str(exc))
     else:  # what a job accepts, an import and a rename accept too
-        assert importers.check_dataset_name(dataset)
+        assert datasets.check_dataset_name(dataset)
     assert not db.exists()  # checks only: the job never started
     _no_stray_files(workdir)
 
@@ -186,8 +227,9 @@ def test_elicit_job_names_are_checked_before_anything_is_written(
 def test_cli_import_exits_0_or_2_with_a_message(workdir, capsys, dataset, model):
     db, upload = workdir / "cli.duckdb", workdir / "upload.csv"
     upload.write_text("question,answer,language\nIs it fair?,It is.,eng\n", encoding="utf-8")
-    code = cli.main(["import", str(upload), f"--dataset={dataset}", f"--model={model}",
-                     "--db", str(db)])  # fmt: skip
+    code = cli.main(
+        ["import", str(upload), f"--dataset={dataset}", f"--model={model}", "--db", str(db)]
+    )
     out, err = capsys.readouterr()
     assert code in (0, 2)
     if code == 2:

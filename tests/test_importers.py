@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
-from univar import datasets, importers, store
+from univar import store
 from univar.cli import main
 from univar.errors import UserError
-from univar.validate import validate_bytes
+from univar.ingest import importers
+from univar.ingest.validate import validate_bytes
+from univar.store import datasets
 
 BAD_DIR = Path(__file__).parent / "bad_csv"
 # file -> words its first message must hold (each names the problem, row and column)
@@ -140,12 +142,18 @@ def test_same_name_twice_is_refused_and_changes_nothing(tmp_db):
 
 @pytest.mark.parametrize(
     ("name", "words"),
-    [("", "empty"), ("../etc", "path characters"), ("a\\b", "path characters"),
-     ("x" * 65, "limit is 64"), (".hidden", "letters, digits"), ("a\nb", "letters, digits")],
-)  # fmt: skip
+    [
+        ("", "empty"),
+        ("../etc", "path characters"),
+        ("a\\b", "path characters"),
+        ("x" * 65, "limit is 64"),
+        (".hidden", "letters, digits"),
+        ("a\nb", "letters, digits"),
+    ],
+)
 def test_bad_dataset_names(name, words):
     with pytest.raises(UserError, match=words):
-        importers.check_dataset_name(name)
+        datasets.check_dataset_name(name)
 
 
 def test_generic_csv_options_semicolons_bom_and_samples(tmp_db):
@@ -170,7 +178,7 @@ def test_untranslated_rows_are_flagged():
 
 
 def test_bank_question_keeps_its_id_and_value(tmp_db):
-    from univar import questions
+    from univar.catalog import questions
 
     questions.load_bank(tmp_db)
     bank = questions.read_bank()[0]
@@ -253,8 +261,9 @@ def test_cli_dispatches_pvq_rr(tmp_db, capsys):
 def test_translation_fills_english_through_the_engine(tmp_db, fs):
     data = "question,answer,model,language\nQuoi ?,Oui.,m,fra\nWhy?,Because.,m,eng\n"
     translator = importers.llm_translator("openai/t", fs.api_base, db=tmp_db)
-    importers.import_validation(validate_bytes(data.encode()), tmp_db, dataset="t",
-                                translate=translator)  # fmt: skip
+    importers.import_validation(
+        validate_bytes(data.encode()), tmp_db, dataset="t", translate=translator
+    )
     qa = store.query_df(
         "SELECT language, question_en, answer_en, coalesce(translator, '-') FROM qa ORDER BY 1",
         path=tmp_db,
@@ -271,9 +280,11 @@ def test_failed_translation_imports_nothing(tmp_db, fs):
     data = b"question,answer,model,language\nQuoi ?,Oui.,m,fra\n"
     with pytest.raises(UserError, match="could not translate"):
         importers.import_validation(
-            validate_bytes(data), tmp_db, dataset="t",
+            validate_bytes(data),
+            tmp_db,
+            dataset="t",
             translate=importers.llm_translator("openai/t", fs.api_base, db=tmp_db),
-        )  # fmt: skip
+        )
     assert store.query_df("SELECT count(*) AS n FROM qa_pairs", path=tmp_db)["n"][0] == 0
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_file
 
-from univar import instruments, store
+from univar import store
+from univar.catalog import instruments
 from univar.errors import UserError
 
 VALUEPRISM_SAMPLE = Path(__file__).parent / "data" / "valueprism_sample.csv"

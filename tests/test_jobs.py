@@ -9,10 +9,12 @@ import pytest
 from fault_server import FaultServer
 from test_connection import BAD_KEY, GOOD_KEY, KeyServer
 
-from univar import history, jobs, questions, store
-from univar.config import ElicitConfig, GenerationConfig
+from univar import store
+from univar.catalog import questions
+from univar.elicit import engine, history, jobs
+from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
-from univar.local_llm import free_port
+from univar.llm.local_server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_cancel_keeps_finished_answers_and_resume_completes_without_duplicates(t
         assert 3 <= len(rows) == done_at_cancel < 10  # every finished answer is stored
         assert all(r[4] == "ok" for r in rows)
 
-        [past] = history.past_runs(tmp_db)
+        [past] = history.past_runs(tmp_db, live=jobs.live_run_models(tmp_db))
         assert past.stopped and past.status == "cancelled" and past.config == config
         sent_before = fs.requests
         resumed = jobs.restart(past.run_id, tmp_db)
@@ -83,7 +85,7 @@ def test_same_job_again_finishes_from_cache_with_zero_requests(tmp_db, bank):
         assert again.wait(30) and again.status == "done"
         assert fs.requests == before  # no connection test either: nothing to send
         assert again.requests_sent() == 0 and again.totals().cached == 5
-    statuses = [r.status for r in history.past_runs(tmp_db)]
+    statuses = [r.status for r in history.past_runs(tmp_db, live=jobs.live_run_models(tmp_db))]
     assert statuses == ["done", "done"]
 
 
@@ -132,12 +134,11 @@ def test_unreachable_host_is_one_message_and_nothing_is_written(tmp_db, bank):
 
 
 def test_an_engine_failure_is_kept_on_the_job_with_keys_redacted(tmp_db, bank, monkeypatch):
-    from univar import elicit
 
     def boom(config, db, **kw):
         raise RuntimeError(f"exploded with {kw['api_key']}")
 
-    monkeypatch.setattr(elicit, "run", boom)
+    monkeypatch.setattr(engine, "run", boom)
     with FaultServer() as fs:
         job = jobs.start(
             _config(fs.api_base, bank), tmp_db, api_keys={"openai/fake": GOOD_KEY}, preflight=False
@@ -158,7 +159,7 @@ def test_history_marks_a_running_row_without_a_job_as_interrupted(tmp_db, bank):
             "VALUES ('r1', 'elicit', ?, ?, 'running')",
             [text, stable_hash(config)],
         )
-    [past] = history.past_runs(tmp_db)
+    [past] = history.past_runs(tmp_db, live=jobs.live_run_models(tmp_db))
     assert past.status == "interrupted" and past.stopped and past.config == config
     assert history.load_config("r1", tmp_db) == config
     assert "eng, fra" in past.settings() and history.table([past])[0]["run"] == "r1"

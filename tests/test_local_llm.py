@@ -11,8 +11,8 @@ import pytest
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported anywhere
 
-from univar import local_llm  # noqa: E402
 from univar.errors import UserError  # noqa: E402
+from univar.llm import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_model_answers_through_litellm(local_llm, name):
     import litellm
 
-    api_base = local_llm.api_base(name)
+    api_base = local_server.api_base(name)
     assert api_base.endswith("/v1")
     response = litellm.completion(
         model=f"openai/{name}",
@@ -44,7 +44,7 @@ def test_gemma3_keeps_the_system_prompt(local_llm):
 
     response = litellm.completion(
         model="openai/gemma3",
-        api_base=local_llm.api_base("gemma3"),
+        api_base=local_server.api_base("gemma3"),
         api_key="local",
         messages=[
             {"role": "system", "content": "Answer in one short sentence."},
@@ -59,7 +59,7 @@ def test_gemma3_keeps_the_system_prompt(local_llm):
 
 
 def test_gemma3_prompt_folds_the_system_prompt_into_the_first_turn():
-    prompt = local_llm.gemma3_prompt(
+    prompt = local_server.gemma3_prompt(
         [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "Hi"},
@@ -77,7 +77,7 @@ def test_gemma3_prompt_folds_the_system_prompt_into_the_first_turn():
 
 def test_unknown_model_is_a_user_error():
     with pytest.raises(UserError, match="unknown local model 'llama9'"):
-        local_llm.model_file("llama9")
+        local_server.model_file("llama9")
 
 
 def test_serve_local_refuses_a_remote_host_without_allow_remote():

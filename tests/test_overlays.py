@@ -10,7 +10,11 @@ import pytest
 from helpers_demo import copy_db, demo_template
 from streamlit.testing.v1 import AppTest
 
-from univar import instruments, overlays, plots_overlays, projection, store, survey
+from univar import ids, store
+from univar.analysis import overlays, projection
+from univar.catalog import instruments
+from univar.elicit import survey
+from univar.figures import overlay_charts
 
 VALUEPRISM_SAMPLE = Path(__file__).parent / "data" / "valueprism_sample.csv"
 COLUMNS = "qa_id, dataset, model, language, question_id, question, answer, framework, value_code"
@@ -86,15 +90,15 @@ def test_value_share_per_identity(db):
 
 
 def test_survey_profile_in_circle_order(db):
-    answers = [(instruments.item_id(n), 0, "4", None) for n in instruments.ITEM_VALUE]
+    answers = [(ids.item_id(n), 0, "4", None) for n in instruments.ITEM_VALUE]
     survey.record(db, "univar-portraits", "m1", "eng", answers)
     survey.score(db, "univar-portraits", "m1", "eng")
     assert overlays.survey_instruments(db) == ["univar-portraits"]
     assert overlays.survey_identities(db) == ["m1$eng"]
-    profile = overlays.survey_profile(db, "m1$eng")
+    profile = survey.survey_profile(db, "m1$eng")
     assert len(profile) == 19 and profile["value_code"].iloc[0] == "sdt"
     assert list(profile["angle"]) == sorted(profile["angle"]) and (profile["centred"] == 0).all()
-    assert overlays.survey_profile(db, ["other$eng"]).empty
+    assert survey.survey_profile(db, ["other$eng"]).empty
 
 
 def test_profile_figure():
@@ -106,7 +110,7 @@ def test_profile_figure():
             "centred": [0.5, -1.0, 0.25, 0.0, 0.1, 0.2],
         }
     )
-    fig = plots_overlays.profile_figure(profile).to_dict()
+    fig = overlay_charts.profile_figure(profile).to_dict()
     eng, fra = fig["data"]
     assert eng["type"] == "scatterpolar" and eng["name"] == "m$eng"
     assert list(eng["theta"]) == ["A", "B", "C", "A"]  # circle order, closed
@@ -122,13 +126,13 @@ def test_share_figure_on_the_circle_and_off_it():
             "angle": [0.0, 180.0],
             "n": [3, 1],
             "share": [0.75, 0.25],
-        }  # fmt: skip
+        }
     )
-    fig = plots_overlays.share_figure(share).to_dict()
+    fig = overlay_charts.share_figure(share).to_dict()
     assert fig["data"][0]["type"] == "barpolar" and list(fig["data"][0]["r"]) == [0.75, 0.25]
     colors = fig["data"][0]["marker"]["color"]
     assert colors[0] != colors[1]
-    off = plots_overlays.share_figure(share.assign(angle=None)).to_dict()
+    off = overlay_charts.share_figure(share.assign(angle=None)).to_dict()
     assert off["data"][0]["type"] == "bar" and off["data"][0]["orientation"] == "h"
 
 
@@ -136,7 +140,7 @@ def test_instrument_highlight_rings_points():
     import plotly.graph_objects as go
 
     points = pd.DataFrame({"qa_id": ["a", "b"], "x": [1.0, 2.0], "y": [3.0, 4.0]})
-    fig = plots_overlays.add_instrument_highlight(go.Figure(), points, "PVQ-RR").to_dict()
+    fig = overlay_charts.add_instrument_highlight(go.Figure(), points, "PVQ-RR").to_dict()
     trace = fig["data"][0]
     assert trace["name"] == "PVQ-RR (2)" and list(trace["customdata"]) == ["a", "b"]
     assert trace["marker"]["color"] == "rgba(0,0,0,0)"
@@ -155,7 +159,7 @@ def test_overlays_on_the_value_map_page(tmp_path_factory, tmp_path, monkeypatch)
             "UPDATE qa_pairs SET question_id = 'univar-portraits.01' WHERE qa_id IN "
             "(SELECT qa_id FROM qa_pairs WHERE model = 'gemini' ORDER BY qa_id LIMIT 2)"
         )
-    answers = [(instruments.item_id(n), 0, str(1 + n % 6), None) for n in instruments.ITEM_VALUE]
+    answers = [(ids.item_id(n), 0, str(1 + n % 6), None) for n in instruments.ITEM_VALUE]
     survey.record(db, "univar-portraits", "gemini", "eng", answers)
     survey.score(db, "univar-portraits", "gemini", "eng")
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from univar import plots
+from univar.analysis import mapdata
+from univar.figures import mapstyle, value_map
 
 LANGS = ("eng", "fra", "zho")
 MODELS = ("openai/gpt-4o-mini", "smollm2")
@@ -61,7 +62,7 @@ def traces(fig, meta):
 
 def test_one_faint_trace_per_language_with_qa_ids():
     df = frame()
-    fig = plots.value_map_figure(df, "language")
+    fig = value_map.value_map_figure(df, "language")
     qa = traces(fig, "qa")
     assert [t["name"] for t in qa] == ["Chinese (Simplified)", "English", "French"]
     assert all(t["type"] == "scatter" and t["opacity"] < 0.6 for t in qa)
@@ -73,12 +74,12 @@ def test_one_faint_trace_per_language_with_qa_ids():
         "French (20)",
     ]
     assert {t["legendgroup"] for t in legend} == {t["legendgroup"] for t in qa}
-    assert qa[1]["marker"]["color"] == plots.LANGUAGE_COLORS["eng"]
+    assert qa[1]["marker"]["color"] == mapstyle.LANGUAGE_COLORS["eng"]
 
 
 def test_language_centroids_identity_centroids_lines_and_labels():
     df = frame()
-    fig = plots.value_map_figure(df, "language")
+    fig = value_map.value_map_figure(df, "language")
     (lang,) = traces(fig, "language-centroids")
     assert len(lang["x"]) == 3
     eng = df[df.language == "eng"]
@@ -96,43 +97,44 @@ def test_language_centroids_identity_centroids_lines_and_labels():
 
 
 def test_colour_by_model_colours_identities_by_model():
-    fig = plots.value_map_figure(frame(), "model")
+    fig = value_map.value_map_figure(frame(), "model")
     assert [t["name"] for t in traces(fig, "qa")] == ["gpt-4o-mini", "smollm2"]
     (ident,) = traces(fig, "identity-centroids")
     assert len(set(ident["marker"]["color"])) == 2
     (lang,) = traces(fig, "language-centroids")
-    assert set(lang["marker"]["color"]) == {plots.NEUTRAL}
+    assert set(lang["marker"]["color"]) == {mapstyle.NEUTRAL}
 
 
 @pytest.mark.parametrize("by", ["value", "framework", "dataset"])
 def test_other_colourings_keep_missing_values_in_a_grey_group(by):
-    fig = plots.value_map_figure(frame(), by)
+    fig = value_map.value_map_figure(frame(), by)
     names = [t["name"] for t in traces(fig, "qa")]
     assert (
-        len(names) >= 1 and fig.to_dict()["layout"]["legend"]["title"]["text"] == plots.COLOR_BY[by]
+        len(names) >= 1
+        and fig.to_dict()["layout"]["legend"]["title"]["text"] == mapstyle.COLOR_BY[by]
     )
     if by == "value":
-        assert names == ["benevolence", "power", plots.MISSING]
+        assert names == ["benevolence", "power", mapstyle.MISSING]
 
 
 def test_unknown_colouring_is_refused():
     with pytest.raises(ValueError, match="color_by"):
-        plots.value_map_figure(frame(), "colour")
+        value_map.value_map_figure(frame(), "colour")
 
 
 def test_webgl_above_the_threshold_svg_below():
     df = frame(n_per=5)
-    assert {t["type"] for t in traces(plots.value_map_figure(df), "qa")} == {"scatter"}
-    big = plots.value_map_figure(df, webgl_threshold=len(df) - 1)
+    assert {t["type"] for t in traces(value_map.value_map_figure(df), "qa")} == {"scatter"}
+    big = value_map.value_map_figure(df, webgl_threshold=len(df) - 1)
     assert {t["type"] for t in traces(big, "qa")} == {"scattergl"}
     assert traces(big, "language-centroids")[0]["type"] == "scatter"  # labels stay crisp SVG
 
 
 def test_search_highlight_draws_matches_on_top_and_dims_the_rest():
     df = frame()
-    plain = plots.value_map_figure(df)
+    plain = value_map.value_map_figure(df)
     hits = ["fra-0-1", "zho-1-2", "not-on-the-map"]
-    fig = plots.value_map_figure(df, highlight=hits)
+    fig = value_map.value_map_figure(df, highlight=hits)
     (top,) = traces(fig, "highlight")
     assert sorted(row[0] for row in top["customdata"]) == ["fra-0-1", "zho-1-2"]
     assert top["opacity"] == 1.0 and top["marker"]["size"] > traces(fig, "qa")[0]["marker"]["size"]
@@ -143,7 +145,7 @@ def test_search_highlight_draws_matches_on_top_and_dims_the_rest():
 
 def test_hover_shows_english_and_original_escaped_and_cut():
     df = frame(n_per=1)
-    data = plots.hover_data(df, limit=120)
+    data = mapstyle.hover_data(df, limit=120)
     assert list(data[:, 0]) == list(df["qa_id"])  # customdata[0] is the qa_id selections use
     fra = data[df.index[df.language == "fra"][0]]
     assert fra[1] == "gpt-4o-mini · French · benevolence" and fra[2] == "Q0?"
@@ -153,25 +155,25 @@ def test_hover_shows_english_and_original_escaped_and_cut():
     assert eng[4] == "" and eng[2] == "Q0 in eng?"
     lines = [html.unescape(line) for row in data for line in row[3].split("<br>")]
     assert max(map(len, lines)) <= 80  # wrapped
-    fig = plots.value_map_figure(df)
+    fig = value_map.value_map_figure(df)
     qa = traces(fig, "qa")[0]
-    assert qa["hovertemplate"] == plots.HOVER_TEMPLATE and len(qa["customdata"][0]) == 5
+    assert qa["hovertemplate"] == mapstyle.HOVER_TEMPLATE and len(qa["customdata"][0]) == 5
 
 
 def test_hover_budget_keeps_a_100k_point_map_small():
-    assert plots.hover_chars(100) == 280 and plots.hover_chars(100_000) == 40
+    assert mapdata.hover_chars(100) == 280 and mapdata.hover_chars(100_000) == 40
     df = frame(n_per=3)
-    short = plots.hover_data(df, limit=plots.hover_chars(100_000))
+    short = mapstyle.hover_data(df, limit=mapdata.hover_chars(100_000))
     assert all(row[4] == "" for row in short)  # huge maps carry English text only
     assert max(len(row[2]) + len(row[3]) for row in short) <= 80
 
 
 def test_single_point_and_single_language_maps_render():
     one = frame(n_per=1, langs=("eng",), models=("smollm2",))
-    fig = plots.value_map_figure(one)
+    fig = value_map.value_map_figure(one)
     assert len(traces(fig, "identity-centroids")[0]["x"]) == 1
-    assert plots._label_position(0, 0) == "top center"
+    assert value_map._label_position(0, 0) == "top center"
     assert (
-        plots._label_position(1, 0) == "middle right"
-        and plots._label_position(0, -1) == "bottom center"
+        value_map._label_position(1, 0) == "middle right"
+        and value_map._label_position(0, -1) == "bottom center"
     )

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from helpers_demo import build_demo_db, fulcra_rows
 
-from univar import embed, projection, store
-from univar.config import ProjectionConfig
+from univar import encoders, store
+from univar.analysis import projection
+from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
 
 PCA = ProjectionConfig(method="pca")
@@ -117,7 +118,7 @@ def test_tiny_selections_still_get_a_layout(n):
 def test_umap_on_real_embeddings_is_cached(tmp_db, ids):
     """Real MiniLM vectors of real answers through real UMAP (numba compiles: ~30 s fresh)."""
     db = build_demo_db(tmp_db, per_model=8)
-    encoder = embed.load_encoder()
+    encoder = encoders.load_encoder()
     umap = Counting(projection.UMAPProjector())
     config = ProjectionConfig(n_neighbors=10, seed=3)
     points = projection.project(db, encoder, ids, config, projectors={"umap": umap})

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from univar import cli, questions, store
+from univar import cli, store
+from univar.catalog import questions
 from univar.errors import UserError
 
 
@@ -15,11 +16,18 @@ def small_bank(tmp_path, monkeypatch):
     values = tmp_path / "values.csv"
     bank = tmp_path / "questions.csv"
     vals = [("A", "a1"), ("A", "a2"), ("A", "a3"), ("B", "b1"), ("B", "b2"), ("C", "c1")]
-    values.write_text("framework,value,code,definition\n" + "".join(
-        f"{fw},{code.upper()},{code},Valuing {code}.\n" for fw, code in vals))  # fmt: skip
-    bank.write_text("question_id,framework,code,question\n" + "".join(
-        f"{code}.{i},{fw},{code},Question {i} about {code}?\n"
-        for fw, code in vals for i in (1, 2)))  # fmt: skip
+    values.write_text(
+        "framework,value,code,definition\n"
+        + "".join(f"{fw},{code.upper()},{code},Valuing {code}.\n" for fw, code in vals)
+    )
+    bank.write_text(
+        "question_id,framework,code,question\n"
+        + "".join(
+            f"{code}.{i},{fw},{code},Question {i} about {code}?\n"
+            for fw, code in vals
+            for i in (1, 2)
+        )
+    )
     monkeypatch.setattr(questions, "VALUES_CSV", values)
     monkeypatch.setattr(questions, "QUESTIONS_CSV", bank)
     return vals
@@ -49,11 +57,15 @@ def test_load_is_idempotent_and_places_schwartz_values_on_the_circle(tmp_db):
         n_questions = con.execute(
             "SELECT count(*) FROM questions WHERE source = 'bank'"
         ).fetchone()[0]
-        angles = [a for (a,) in con.execute(
-            "SELECT angle FROM value_defs WHERE framework = 'Schwartz' ORDER BY angle"
-        ).fetchall()]  # fmt: skip
-        others = con.execute("SELECT count(angle) FROM value_defs WHERE framework <> 'Schwartz'"
-                             ).fetchone()[0]  # fmt: skip
+        angles = [
+            a
+            for (a,) in con.execute(
+                "SELECT angle FROM value_defs WHERE framework = 'Schwartz' ORDER BY angle"
+            ).fetchall()
+        ]
+        others = con.execute(
+            "SELECT count(angle) FROM value_defs WHERE framework <> 'Schwartz'"
+        ).fetchone()[0]
     assert (n_values, n_questions) == first and n_values >= 80 and n_questions >= 400
     assert len(angles) == 19 and None not in angles and others == 0
     steps = {round(b - a, 3) for a, b in zip(angles, angles[1:], strict=False)}

@@ -10,7 +10,9 @@ from conftest import ROOT, shared_file
 from fault_server import FaultServer
 from streamlit.testing.v1 import AppTest
 
-from univar import instruments, overlays, store, survey
+from univar import ids, store
+from univar.catalog import instruments
+from univar.elicit import survey
 from univar.errors import UserError
 
 
@@ -76,9 +78,7 @@ def test_centred_scores_by_hand(tmp_db):
     Answered items: 56; their sum 51*3 + 3*6 + 2*1 = 173; MRAT = 173/56."""
     instruments.ensure(tmp_db)
     special = {1: "6", 23: "6", 39: "6", 3: "1", 36: "1", 46: "no idea"}
-    answers = [
-        (instruments.item_id(n), 0, special.get(n, "3"), None) for n in instruments.ITEM_VALUE
-    ]
+    answers = [(ids.item_id(n), 0, special.get(n, "3"), None) for n in instruments.ITEM_VALUE]
     assert survey.record(tmp_db, "univar-portraits", "m", "eng", answers) == 56
     scores = survey.score(tmp_db, "univar-portraits", "m", "eng").set_index("value_code")
     mrat = 173 / 56
@@ -94,7 +94,7 @@ def test_centred_scores_by_hand(tmp_db):
 
 def test_samples_of_an_item_are_averaged_first(tmp_db):
     instruments.ensure(tmp_db)
-    answers = [(instruments.item_id(n), 0, "3", None) for n in instruments.ITEM_VALUE]
+    answers = [(ids.item_id(n), 0, "3", None) for n in instruments.ITEM_VALUE]
     answers += [("01", 1, "5", None)]  # item 1 (sdt): samples 3 and 5 -> 4
     survey.record(tmp_db, "univar-portraits", "m", "eng", answers)
     scores = survey.score(tmp_db, "univar-portraits", "m", "eng").set_index("value_code")
@@ -160,7 +160,7 @@ def test_pvq_rr_survey_against_local_smollm2(tmp_db, request):
     assert len(scores) == 19 and set(scores["identity"]) == {"openai/smollm2$eng"}
     rated = store.query_df("SELECT count(rating) AS n FROM survey_responses")["n"][0]
     assert rated > 10  # a weak model, but a real one: many of its replies give a rating
-    profile = overlays.survey_profile(tmp_db, ["openai/smollm2$eng"], "pvq-rr")
+    profile = survey.survey_profile(tmp_db, ["openai/smollm2$eng"], "pvq-rr")
     assert len(profile) == 19 and profile["angle"].notna().all()
 
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60)

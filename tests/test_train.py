@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT, shared_file
 
-from univar import embed, train, views
+from univar import encoders, store
 from univar.errors import UserError
-from univar.losses import contrastive_loss
+from univar.ingest import value_fulcra
+from univar.training import loop, sampler, settings, splits, train
+from univar.training.losses import contrastive_loss
 
 STYLES = {
     "alpha": "Absolutely. {t} matters most, and I say so plainly.",
@@ -40,7 +42,7 @@ def write_fulcra(path, n_questions: int = 24) -> None:
 def small_db(tmp_db, tmp_path):
     src = tmp_path / "small.jsonl"
     write_fulcra(src)
-    views.load_value_fulcra(src, tmp_db, dataset="small")
+    value_fulcra.load_value_fulcra(src, tmp_db, dataset="small")
     return tmp_db
 
 
@@ -49,11 +51,13 @@ def small_db(tmp_db, tmp_path):
 
 def test_value_fulcra_line_errors_name_the_line():
     with pytest.raises(UserError, match="line 3"):
-        views.parse_value_fulcra_line("{not json", 3)
+        value_fulcra.parse_value_fulcra_line("{not json", 3)
     with pytest.raises(UserError, match="line 4: dialogue"):
-        views.parse_value_fulcra_line(json.dumps({"dialogue": "x", "response_source": "m"}), 4)
+        value_fulcra.parse_value_fulcra_line(
+            json.dumps({"dialogue": "x", "response_source": "m"}), 4
+        )
     line = json.dumps({"dialogue": "Human: Why?\nBob: Because.", "response_source": " m "})
-    assert views.parse_value_fulcra_line(line, 1) == ("m", "Why?", "Because.")
+    assert value_fulcra.parse_value_fulcra_line(line, 1) == ("m", "Why?", "Because.")
 
 
 def test_bad_file_writes_nothing(tmp_db, tmp_path):
@@ -62,16 +66,16 @@ def test_bad_file_writes_nothing(tmp_db, tmp_path):
     with open(bad, "a", encoding="utf-8") as fh:
         fh.write('{"dialogue": "no turns", "response_source": "m"}\n')
     with pytest.raises(UserError, match="line 7"):
-        views.load_value_fulcra(bad, tmp_db)
-    assert views.dataset_sizes(tmp_db) == {}
+        value_fulcra.load_value_fulcra(bad, tmp_db)
+    assert splits.dataset_sizes(tmp_db) == {}
 
 
 def test_real_value_fulcra_imports_idempotently(tmp_db):
     path = shared_file("value_fulcra_trustworthy.jsonl")
-    assert views.load_value_fulcra(path, tmp_db) == 1718
-    views.load_value_fulcra(path, tmp_db)
-    assert views.dataset_sizes(tmp_db) == {"value_fulcra": 1718}
-    frame = embed.qa_frame(tmp_db)
+    assert value_fulcra.load_value_fulcra(path, tmp_db) == 1718
+    value_fulcra.load_value_fulcra(path, tmp_db)
+    assert splits.dataset_sizes(tmp_db) == {"value_fulcra": 1718}
+    frame = encoders.qa_frame(tmp_db)
     assert frame["identity"].nunique() == 5 and frame["language"].eq("eng").all()
     assert frame["text"].str.startswith("Q: ").all() and frame["question_id"].notna().all()
 
@@ -80,34 +84,34 @@ def test_real_value_fulcra_imports_idempotently(tmp_db):
 
 
 def test_question_split_is_stable_and_keeps_questions_whole(small_db):
-    frame = embed.qa_frame(small_db)
-    split = views.Split("question", 0.25, seed=1)
+    frame = encoders.qa_frame(small_db)
+    split = splits.Split("question", 0.25, seed=1)
     mask = split.test_mask(frame)
     assert 0 < mask.sum() < len(frame)
     per_question = pd.Series(mask).groupby(frame["question_id"].to_numpy()).nunique()
     assert per_question.eq(1).all()  # all answers to a question fall on one side
     subset = frame[frame["model"] == "alpha"].reset_index(drop=True)  # other rows do not matter
     assert (split.test_mask(subset) == mask[frame["model"] == "alpha"]).all()
-    assert not (views.Split("question", 0.25, seed=2).test_mask(frame) == mask).all()
+    assert not (splits.Split("question", 0.25, seed=2).test_mask(frame) == mask).all()
     with pytest.raises(UserError, match="holdout fraction"):
-        views.Split("question", 1.5)
+        splits.Split("question", 1.5)
 
 
 def test_sampler_pairs_views_of_one_identity():
     ids = ["a"] * 10 + ["b"] * 3 + ["c"] * 7 + ["d"] * 5
-    sampler = views.ViewSampler(ids, lam=4, seed=3)
-    batch, labels = sampler.batch(step=5, pairs=3)
+    views = sampler.ViewSampler(ids, lam=4, seed=3)
+    batch, labels = views.batch(step=5, pairs=3)
     assert len(batch) == 6 and len(set(labels[0::2])) == 3  # distinct identities while they last
     for v, lab in zip(batch, labels, strict=True):
         assert 1 <= len(v) <= 4 and len(set(v)) == len(v)
-        assert {ids[i] for i in v} == {sampler.labels[lab]}
+        assert {ids[i] for i in v} == {views.labels[lab]}
     assert (labels[0::2] == labels[1::2]).all()
-    again, _ = sampler.batch(step=5, pairs=3)
+    again, _ = views.batch(step=5, pairs=3)
     assert all((x == y).all() for x, y in zip(batch, again, strict=True))
-    _, many = sampler.batch(step=0, pairs=10)  # more pairs than identities: they repeat
+    _, many = views.batch(step=0, pairs=10)  # more pairs than identities: they repeat
     assert len(many) == 20 and set(many) == {0, 1, 2, 3}
     with pytest.raises(UserError, match="2 identities"):
-        views.ViewSampler(["a", "a"], lam=2)
+        sampler.ViewSampler(["a", "a"], lam=2)
 
 
 # --- losses -----------------------------------------------------------------------------------
@@ -150,19 +154,19 @@ def test_infonce_one_way_differs_from_symmetric():
 
 def test_config_rejects_bad_settings():
     with pytest.raises(UserError, match="mode"):
-        train.TrainConfig(mode="deep")
+        settings.TrainConfig(mode="deep")
     with pytest.raises(UserError, match="even"):
-        train.TrainConfig(batch_size=7)
+        settings.TrainConfig(batch_size=7)
     with pytest.raises(UserError, match="temperature"):
-        train.TrainConfig(temperature=0)
-    assert train.TrainConfig(mode="head").n_epochs == train.DEFAULT_EPOCHS["head"]
-    a, b = train.TrainConfig(epochs=1), train.TrainConfig(epochs=3)
-    assert a.weights_key() == b.weights_key() != train.TrainConfig(lam=2).weights_key()
+        settings.TrainConfig(temperature=0)
+    assert settings.TrainConfig(mode="head").n_epochs == settings.DEFAULT_EPOCHS["head"]
+    a, b = settings.TrainConfig(epochs=1), settings.TrainConfig(epochs=3)
+    assert a.weights_key() == b.weights_key() != settings.TrainConfig(lam=2).weights_key()
 
 
 def test_out_folder_is_never_overwritten(tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / embed.TRAINED_MARKER).write_text("{}")
+    (tmp_path / "run" / encoders.TRAINED_MARKER).write_text("{}")
     with pytest.raises(UserError, match="--resume"):
         train.check_out(tmp_path / "run", resume=False)
     with pytest.raises(UserError, match="no checkpoint"):
@@ -170,8 +174,8 @@ def test_out_folder_is_never_overwritten(tmp_path):
 
 
 def test_estimate_scales_with_epochs():
-    one = train.estimate(train.TrainConfig(mode="lora", epochs=1), 1000)
-    two = train.estimate(train.TrainConfig(mode="lora", epochs=2), 1000)
+    one = train.estimate(settings.TrainConfig(mode="lora", epochs=1), 1000)
+    two = train.estimate(settings.TrainConfig(mode="lora", epochs=2), 1000)
     assert two["steps"] == 2 * one["steps"] and two["cpu_seconds"] > one["cpu_seconds"] > 0
 
 
@@ -181,39 +185,46 @@ HEAD = {"mode": "head", "steps": 30, "batch_size": 12, "lam": 3, "checkpoint_eve
 
 
 def test_head_trains_saves_and_loads_as_an_encoder(small_db, tmp_path):
-    record = train.train(train.TrainConfig(**HEAD, split="question"), tmp_path / "h", small_db)
+    record = train.train(settings.TrainConfig(**HEAD, split="question"), tmp_path / "h", small_db)
     assert record["training"]["status"] == "done" and record["dim"] == 384
     assert record["data"]["held_out"] == {"kind": "question", "holdout_fraction": 0.2, "seed": 0}
     curve = train.read_curve(tmp_path / "h")
     assert [c["step"] for c in curve] == list(range(1, 31))
     assert np.mean([c["loss"] for c in curve[-5:]]) < np.mean([c["loss"] for c in curve[:5]])
-    enc = embed.load_encoder(str(tmp_path / "h"))
-    assert isinstance(enc, train.TrainedEncoder) and enc.dim == 384
+    enc = encoders.load_encoder(str(tmp_path / "h"))
+    assert isinstance(enc, encoders.TrainedEncoder) and enc.dim == 384
     vecs = enc.encode(["Q: a A: b", "Q: c A: d"])
     assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
     moved = shutil.copytree(tmp_path / "h", tmp_path / "elsewhere" / "renamed")
     (moved / "loss_curve.json").write_text("[]")
-    assert train.load_trained(moved).id == enc.id  # the id follows the weights, not the path
-    assert train.trained_id(moved) == enc.id  # and is known without loading the model
-    runs = embed.store.query_df("SELECT kind, status FROM runs", path=small_db)
+    assert encoders.load_trained(moved).id == enc.id  # the id follows the weights, not the path
+    assert encoders.trained_id(moved) == enc.id  # and is known without loading the model
+    runs = store.store.query_df("SELECT kind, status FROM runs", path=small_db)
     assert runs.to_dict("records") == [{"kind": "train", "status": "done"}]
 
 
 def test_head_runs_are_reproducible_and_resume_exactly(small_db, tmp_path):
-    cfg = train.TrainConfig(**HEAD)
+    cfg = settings.TrainConfig(**HEAD)
     train.train(cfg, tmp_path / "a", small_db)
     train.train(cfg, tmp_path / "b", small_db)
     assert train.read_curve(tmp_path / "a") == train.read_curve(tmp_path / "b")
     calls = []
-    stopped = train.train(cfg, tmp_path / "c", small_db, should_stop=lambda: len(calls) >= 12,
-                          progress=lambda info: calls.append(info))  # fmt: skip
+    stopped = train.train(
+        cfg,
+        tmp_path / "c",
+        small_db,
+        should_stop=lambda: len(calls) >= 12,
+        progress=lambda info: calls.append(info),
+    )
     assert stopped["training"]["status"] == "stopped"
-    assert not (tmp_path / "c" / embed.TRAINED_MARKER).exists()
-    assert (tmp_path / "c" / train.CHECKPOINT).exists()
+    assert not (tmp_path / "c" / encoders.TRAINED_MARKER).exists()
+    assert (tmp_path / "c" / loop.CHECKPOINT).exists()
     with pytest.raises(UserError, match="--resume"):
         train.train(cfg, tmp_path / "c", small_db)
     with pytest.raises(UserError, match="other settings"):
-        train.train(train.TrainConfig(**{**HEAD, "lam": 2}), tmp_path / "c", small_db, resume=True)
+        train.train(
+            settings.TrainConfig(**{**HEAD, "lam": 2}), tmp_path / "c", small_db, resume=True
+        )
     train.train(cfg, tmp_path / "c", small_db, resume=True)
     assert train.read_curve(tmp_path / "c") == train.read_curve(tmp_path / "a")
     same = (tmp_path / "a" / "head.safetensors").read_bytes()
@@ -222,19 +233,19 @@ def test_head_runs_are_reproducible_and_resume_exactly(small_db, tmp_path):
 
 def test_too_little_data_is_a_user_error(small_db, tmp_path):
     with pytest.raises(UserError, match="holds no usable QA"):
-        train.train(train.TrainConfig(**HEAD, datasets=("nope",)), tmp_path / "x", small_db)
+        train.train(settings.TrainConfig(**HEAD, datasets=("nope",)), tmp_path / "x", small_db)
     assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow
 def test_lora_runs_on_cpu_and_ships_small(small_db, tmp_path):
-    cfg = train.TrainConfig(mode="lora", steps=2, batch_size=6, max_seq_length=32, lam=2)
+    cfg = settings.TrainConfig(mode="lora", steps=2, batch_size=6, max_seq_length=32, lam=2)
     record = train.train(cfg, tmp_path / "l", small_db)
     assert record["training"]["qas_per_s"] > 0
     size = sum(f.stat().st_size for f in (tmp_path / "l" / "adapter").rglob("*") if f.is_file())
     assert size < 25 * 2**20
-    enc = train.load_trained(tmp_path / "l")
-    base = embed.load_encoder()
+    enc = encoders.load_trained(tmp_path / "l")
+    base = encoders.load_encoder()
     texts = ["Q: Is honesty important? A: Yes."]
     assert enc.id != base.id and enc.encode(texts).shape == (1, 384)
     assert not np.allclose(enc.encode(texts), base.encode(texts), atol=1e-6)
@@ -242,31 +253,62 @@ def test_lora_runs_on_cpu_and_ships_small(small_db, tmp_path):
 
 @pytest.mark.slow
 def test_full_mode_runs_one_step_on_cpu(small_db, tmp_path):
-    cfg = train.TrainConfig(mode="full", steps=1, batch_size=4, max_seq_length=32, lam=1)
+    cfg = settings.TrainConfig(mode="full", steps=1, batch_size=4, max_seq_length=32, lam=1)
     train.train(cfg, tmp_path / "f", small_db)
     assert (tmp_path / "f" / "model" / "modules.json").exists()
-    assert train.load_trained(tmp_path / "f").encode(["Q: x A: y"]).shape == (1, 384)
+    assert encoders.load_trained(tmp_path / "f").encode(["Q: x A: y"]).shape == (1, 384)
 
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(small_db, tmp_path):
     """DistributedDataParallel over gloo: two ranks, one output, a finished record."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29611", "-m", "univar", "train", "--db", str(small_db),
-           "--mode", "head", "--steps", "6", "--batch-size", "8",
-           "--out", str(tmp_path / "d")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29611",
+        "-m",
+        "univar",
+        "train",
+        "--db",
+        str(small_db),
+        "--mode",
+        "head",
+        "--steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path / "d"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads((tmp_path / "d" / embed.TRAINED_MARKER).read_text())
+    record = json.loads((tmp_path / "d" / encoders.TRAINED_MARKER).read_text())
     assert record["machine"]["world_size"] == 2 and record["training"]["steps"] == 6
 
 
 def test_cli_train_head_and_errors(small_db, tmp_path, capsys):
     from univar.cli import main
 
-    argv = ["train", "--db", str(small_db), "--mode", "head", "--steps", "5", "--batch-size", "8",
-            "--lambda", "2", "--out", str(tmp_path / "cli")]  # fmt: skip
+    argv = [
+        "train",
+        "--db",
+        str(small_db),
+        "--mode",
+        "head",
+        "--steps",
+        "5",
+        "--batch-size",
+        "8",
+        "--lambda",
+        "2",
+        "--out",
+        str(tmp_path / "cli"),
+    ]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["status"] == "done"
     assert main(argv) == 2  # the folder holds a run now

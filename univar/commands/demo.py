@@ -14,11 +14,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from univar import demo, embed
+    from univar import encoders
+    from univar.ingest import demo
 
     folder = args.dir or demo.DEMO_DIR
     if args.action == "export":
-        encoder = embed.LazyEncoder(args.encoder)
+        encoder = encoders.LazyEncoder(args.encoder)
         prov = demo.export_demo(args.db, folder, args.dataset, encoder=encoder)
         print(
             f"exported {prov['qa_pairs']:,} QA pairs ({len(prov['models'])} models, "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from univar import questions, registry
-from univar.config import ElicitConfig, GenerationConfig
+from univar.catalog import questions, registry
+from univar.elicit.settings import ElicitConfig, GenerationConfig
 
 
 def add_arguments(p) -> None:
@@ -34,8 +34,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     """Exit 0 when every QA pair has an answer, 1 when some failed (rerun retries them)."""
-    from univar import elicit
-    from univar.elicit_plan import prepare
+    from univar.elicit import engine
+    from univar.elicit.plan import prepare
 
     config = ElicitConfig(
         model=registry.check_model_string(args.model),
@@ -59,14 +59,18 @@ def run(args) -> int:
     qs = questions.select_questions(args.db, args.questions)
     config = type(config)(**{**config.__dict__, "question_ids": tuple(q.question_id for q in qs)})
     prepare(config, args.db, qs)  # fails fast on an unreachable endpoint, before the plan
-    print(elicit.plan(config, args.db, questions=qs).line(), file=sys.stderr)
+    print(engine.plan(config, args.db, questions=qs).line(), file=sys.stderr)
 
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(qs) * len(config.languages) * config.samples, unit="qa",
-                   file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=len(qs) * len(config.languages) * config.samples,
+            unit="qa",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def progress(counters) -> None:
         cs = counters.values()
@@ -74,12 +78,15 @@ def run(args) -> int:
         bar.set_postfix(cached=sum(c.cached for c in cs), failed=sum(c.failed for c in cs))
 
     try:
-        summary = elicit.run(config, args.db, questions=qs, progress=progress if bar else None)
+        summary = engine.run(config, args.db, questions=qs, progress=progress if bar else None)
     finally:
         if bar is not None:
             bar.close()
     print(summary.line())
     if summary.failed:
-        print(f"{summary.failed} QA pairs failed; see `python -m univar stats` and rerun to "
-              "retry them", file=sys.stderr)  # fmt: skip
+        print(
+            f"{summary.failed} QA pairs failed; see `python -m univar stats` and rerun to "
+            "retry them",
+            file=sys.stderr,
+        )
     return 1 if summary.failed else 0

@@ -20,19 +20,19 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from univar import embed
+    from univar import encoders
     from univar.errors import UserError
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    encoder = embed.LazyEncoder(args.encoder, trust_remote_code=args.trust_remote_code)
+    encoder = encoders.LazyEncoder(args.encoder, trust_remote_code=args.trust_remote_code)
 
     def progress(done: int, total: int) -> None:
         if total:
             print(f"\rembedding {done:,}/{total:,} new texts", end="", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    frame, vectors = embed.embed_qa(
+    frame, vectors = encoders.embed_qa(
         args.db, encoder, datasets=args.dataset, batch_size=args.batch_size, progress=progress
     )
     print(file=sys.stderr)

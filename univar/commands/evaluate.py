@@ -43,8 +43,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, split_default: str | Non
 
 
 def run(args) -> int:
-    from univar import evaluate
-    from univar.views import load_value_fulcra
+    from univar.analysis import evaluation
+    from univar.ingest.value_fulcra import load_value_fulcra
 
     if args.value_fulcra:
         load_value_fulcra(args.value_fulcra, args.db)
@@ -53,7 +53,7 @@ def run(args) -> int:
         if total and not args.json:
             print(f"\rembedding with {name}: {done}/{total}", end="", file=sys.stderr)
 
-    report = evaluate.evaluate(
+    report = evaluation.evaluate(
         args.encoder,
         args.db,
         split=args.split,
@@ -64,15 +64,15 @@ def run(args) -> int:
         target=args.target,
         datasets=args.datasets,
         tfidf=not args.no_tfidf,
-        methods=tuple(args.method or evaluate.METHODS),
+        methods=tuple(args.method or evaluation.METHODS),
         progress=progress,
     )
     if args.record:
         for name in args.encoder:
-            if evaluate.trained_dir(name):
-                evaluate.record_metrics(evaluate.trained_dir(name), report)
+            if evaluation.trained_dir(name):
+                evaluation.record_metrics(evaluation.trained_dir(name), report)
     if args.json:
-        print(evaluate.to_json(report))
+        print(evaluation.to_json(report))
         return 0
     table = report.table.drop(columns=["encoder_id"])
     print(

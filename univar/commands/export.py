@@ -24,9 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_map_arguments(parser)
     parser.add_argument("--color-by", default="language", help="map colours (default: language)")
     parser.add_argument(
-        "--by", choices=("language", "model", "identity"), default="language",
+        "--by",
+        choices=("language", "model", "identity"),
+        default="language",
         help="distances between these groups (default: language)",
-    )  # fmt: skip
+    )
     parser.add_argument("--distance", choices=("cosine", "energy", "mmd"), default="cosine")
     parser.add_argument("--instrument", help="survey instrument of the profiles (default: all)")
     parser.add_argument("--width", type=int, help="image width in pixels (default 1200)")
@@ -43,17 +45,24 @@ def _fmt(args) -> str:
 
 
 def run(args) -> int:
-    from univar import embed, export, report
+    from univar import encoders
+    from univar.output import export, report
 
     fmt = _fmt(args)
     selection, config = map_settings(args)
-    encoder = embed.LazyEncoder(args.encoder)
+    encoder = encoders.LazyEncoder(args.encoder)
     out = Path(args.out)
     if args.kind == "report":
         figures, prov, tables = report.collect(
-            args.db, encoder, selection, config, color_by=args.color_by, by=args.by,
-            metric=args.distance, instrument=args.instrument,
-        )  # fmt: skip
+            args.db,
+            encoder,
+            selection,
+            config,
+            color_by=args.color_by,
+            by=args.by,
+            metric=args.distance,
+            instrument=args.instrument,
+        )
         build = report.report_pdf if fmt == "pdf" else report.report_html
         content = build(figures, prov, tables)
         out.parent.mkdir(parents=True, exist_ok=True)

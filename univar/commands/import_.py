@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from univar import importers
+    from univar.ingest import importers
 
     max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb else None
     v = None

@@ -22,8 +22,8 @@ def add_map_arguments(parser) -> None:
 
 def map_settings(args):
     """(Selection, ProjectionConfig) from the arguments of add_map_arguments."""
-    from univar import mapdata
-    from univar.config import ProjectionConfig
+    from univar.analysis import mapdata
+    from univar.analysis.projection import ProjectionConfig
 
     config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
     selection = mapdata.Selection(
@@ -40,10 +40,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from univar import embed, mapdata
+    from univar import encoders
+    from univar.analysis import mapdata
 
     selection, config = map_settings(args)
-    encoder = embed.LazyEncoder(args.encoder)
+    encoder = encoders.LazyEncoder(args.encoder)
     cached = mapdata.is_cached(args.db, encoder, selection, config)
 
     def progress(message: str, fraction: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from univar import questions
+from univar.catalog import questions
 
 
 def add_arguments(p) -> None:

@@ -1,6 +1,6 @@
 """Serve the shipped tiny LLMs (SmolLM2, Gemma-3) as an OpenAI-compatible API on loopback.
 
-Installs llama-cpp-python if needed (see `univar.local_llm.ensure_llama_cpp`), starts one
+Installs llama-cpp-python if needed (see `univar.llm.local_server.ensure_llama_cpp`), starts one
 llama.cpp server process for the chosen models and blocks until Ctrl-C (or SIGTERM), then stops
 it. Both models are weak stand-ins for real LLMs: good for offline work, the demo and the tests.
 """
@@ -13,8 +13,8 @@ import signal
 import sys
 import time
 
-from univar.config import CACHE_DIR
 from univar.errors import UserError
+from univar.paths import CACHE_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
 
-    from univar import local_llm
+    from univar.llm import local_server
 
     # `kill PID` stops cleanly too, even while the server is starting (start() stops it then).
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        server = local_llm.start(
+        server = local_server.start(
             models=models,
             host=args.host,
             port=args.port,

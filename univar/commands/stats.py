@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from univar import store
-from univar.config import db_path
+from univar.paths import db_path
 
 SQL = """
 SELECT dataset, model, language,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from univar.elicit import survey
 from univar.errors import UserError
 
 
@@ -46,10 +47,9 @@ def _print_scores(df) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from univar import overlays, survey
 
     if args.list:
-        _print_scores(overlays.survey_profile(args.db, None, args.instrument))
+        _print_scores(survey.survey_profile(args.db, None, args.instrument))
         return 0
     if not args.model:
         raise UserError("--model is required (or use --list)")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from univar import hardware
+from univar.ingest import value_fulcra
+from univar.training import settings
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from univar.commands.evaluate import add_data_arguments
-    from univar.train import DEFAULT_LR
+    from univar.training.settings import DEFAULT_LR
 
     parser.add_argument("--out", required=True, help="directory for the encoder and checkpoints")
     parser.add_argument("--mode", choices=("full", "lora", "head"), default="lora")
@@ -36,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from univar import train
+    from univar.training import train
 
-    cfg = train.TrainConfig(
+    cfg = settings.TrainConfig(
         mode=args.mode,
         lam=args.lam,
         epochs=args.epochs,
@@ -60,8 +64,8 @@ def run(args) -> int:
     )
     train.check_out(args.out, args.resume)  # before any import writes
     if args.value_fulcra:
-        train.load_value_fulcra(args.value_fulcra, args.db)
-    info = train.cuda_info()
+        value_fulcra.load_value_fulcra(args.value_fulcra, args.db)
+    info = hardware.cuda_info()
     print(f"device: {info['name'] or 'CPU (no CUDA GPU found)'}")
     record = train.train(cfg, args.out, args.db, resume=args.resume, show_bar=True)
     t = record["training"]

@@ -1,0 +1,201 @@
+"""What the value-map page shows, assembled from the store: choices, points, search, details.
+
+The map's frame carries texts cut to HOVER_CHARS, so a 100,000-point map stays small in memory
+and on the wire; full texts are read only for the QA pairs a user selects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from univar import store
+from univar.analysis import projection
+from univar.analysis.projection import ProjectionConfig
+from univar.errors import UserError
+from univar.paths import db_path
+
+HOVER_CHARS = 300  # the longest text a map point carries; the figure cuts further when large
+HOVER_BUDGET = 8_000_000  # characters of hover text in one figure, all points together
+DETAIL_LIMIT = 2000  # rows listed for a selection
+MAP_COLUMNS = ("qa_id", "dataset", "model", "language", "identity", "value", "framework")
+TEXT_COLUMNS = ("question", "answer", "question_en", "answer_en")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which QA pairs a map shows. None means all; an empty tuple means none."""
+
+    models: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] | None = None
+
+    def where(self) -> tuple[str, list]:
+        """A WHERE clause over the `qa` view, and its parameters."""
+        clauses, params = ["TRUE"], []
+        for column, values in (
+            ("model", self.models),
+            ("language", self.languages),
+            ("dataset", self.datasets),
+        ):
+            if values is not None:  # column names are fixed here, never user input
+                clauses.append(f"{column} IN (SELECT unnest(?::VARCHAR[]))")
+                params.append(list(values))
+        return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class Options:
+    models: list[str]
+    languages: list[str]
+    datasets: list[str]
+    n_qa: int
+
+
+def hover_chars(n_points: int) -> int:
+    """Characters per text field in hovers: generous for small maps, short for huge ones."""
+    return int(max(40, min(280, HOVER_BUDGET / max(n_points, 1) / 2)))
+
+
+def db_version(db=None) -> tuple:
+    """Changes whenever the database file (or its write-ahead log) is written: a cache key."""
+    path = db_path(db)
+    parts = []
+    for f in (path, Path(f"{path}.wal")):
+        try:
+            st = os.stat(f)
+            parts.append((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            parts.append(None)
+    return (str(path.resolve()), *parts)
+
+
+def options(db=None) -> Options:
+    with store.connect(db) as con:
+        rows = {
+            column: [
+                r[0]
+                for r in con.execute(
+                    f"SELECT {column} FROM qa GROUP BY {column} ORDER BY count(*) DESC, {column}"
+                ).fetchall()
+            ]
+            for column in ("model", "language", "dataset")
+        }
+        n_qa = con.execute("SELECT count(*) FROM qa").fetchall()[0][0]
+    return Options(rows["model"], rows["language"], rows["dataset"], int(n_qa))
+
+
+def database_counts(db=None) -> dict:
+    """Numbers for the sidebar: QA pairs, models, languages, datasets, cached vectors and maps."""
+    with store.connect(db) as con:
+        qa = con.execute(
+            "SELECT count(*), count(DISTINCT model), count(DISTINCT language), "
+            "count(DISTINCT dataset) FROM qa"
+        ).fetchall()[0]
+        vectors = con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0]
+        maps = con.execute("SELECT count(*) FROM projections").fetchall()[0][0]
+    keys = ("qa_pairs", "models", "languages", "datasets")
+    return {**dict(zip(keys, map(int, qa), strict=True)), "vectors": vectors, "maps": maps}
+
+
+def selected_ids(db, selection: Selection) -> list[str]:
+    where, params = selection.where()
+    with store.connect(db) as con:
+        rows = con.execute(f"SELECT qa_id FROM qa WHERE {where} ORDER BY qa_id", params).fetchall()
+    return [r[0] for r in rows]
+
+
+def _frame(db, qa_ids: Sequence[str], text_chars: int | None):
+    import pandas as pd
+
+    texts = ", ".join(
+        f"left({c}, {int(text_chars)}) AS {c}" if text_chars else c for c in TEXT_COLUMNS
+    )
+    with store.connect(db) as con:
+        con.register("wanted", pd.DataFrame({"qa_id": list(qa_ids)}))
+        return con.execute(
+            f"SELECT {', '.join(MAP_COLUMNS)}, {texts} FROM qa JOIN wanted USING (qa_id) "
+            "ORDER BY qa_id"
+        ).df()
+
+
+def map_points(
+    db,
+    encoder,
+    selection: Selection,
+    config: ProjectionConfig | None = None,
+    *,
+    progress: projection.Progress | None = None,
+):
+    """One row per selected QA pair: its tags, its texts (cut to HOVER_CHARS) and x, y."""
+    ids = selected_ids(db, selection)
+    if not ids:
+        raise UserError("no QA pairs match: choose at least one model and one language")
+    coords = projection.project(db, encoder, ids, config, progress=progress)
+    chars = min(HOVER_CHARS, hover_chars(len(ids)) + 40)  # no more than hovers show
+    return _frame(db, ids, chars).merge(coords, on="qa_id", how="inner")
+
+
+def is_cached(db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
+    """Whether the map for these inputs is already stored (then it shows without waiting)."""
+    ids = selected_ids(db, selection)
+    return bool(ids) and projection.cached(db, encoder.id, ids, config) is not None
+
+
+def search(db, selection: Selection, text: str) -> list[str]:
+    """QA ids in the selection whose question or answer (original or English) holds `text`."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    where, params = selection.where()
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    match = " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS)
+    with store.connect(db) as con:
+        rows = con.execute(
+            f"SELECT qa_id FROM qa WHERE {where} AND ({match})", params + [pattern] * 4
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def details(db, qa_ids: Sequence[str], limit: int = DETAIL_LIMIT):
+    """Full texts of selected QA pairs for the table under the map."""
+    ids = list(dict.fromkeys(qa_ids))[:limit]
+    frame = _frame(db, ids, None)
+    columns = ["model", "language", "value", "question", "answer", "question_en", "answer_en"]
+    return frame[columns + ["dataset", "qa_id"]]
+
+
+def selected_from_event(event) -> list[str]:
+    """QA ids picked by a box, lasso or click on the map (streamlit's selection state).
+
+    Only QA points carry a qa_id in customdata; centroid markers are skipped.
+    """
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    ids = []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if isinstance(data, str) and data:
+            ids.append(data)
+    return list(dict.fromkeys(ids))
+
+
+def summary(points, encoder_id: str) -> str:
+    return (
+        f"{len(points):,} QA pairs · {points['model'].nunique():,} models · "
+        f"{points['language'].nunique():,} languages · encoder {encoder_id}"
+    )
+
+
+def datasets_overview(db=None):
+    """Every dataset with its kind, size and provenance (for the About page)."""
+    return store.query_df(
+        "SELECT d.dataset, d.kind, d.description, count(q.qa_id) AS qa_pairs, "
+        "count(DISTINCT q.model) AS models, count(DISTINCT q.language) AS languages, "
+        "d.provenance, d.created_at FROM datasets d LEFT JOIN qa q USING (dataset) "
+        "GROUP BY ALL ORDER BY d.created_at",
+        path=db,
+    )

@@ -1,0 +1,322 @@
+"""Background elicitation jobs, shared by every browser session of one app process.
+
+A page must not block while an LLM answers for minutes, and a user who leaves the page, reloads
+it or opens a second tab must find the same job still running. So a job runs `engine.run` in a
+thread, and this module keeps it, with a live copy of its progress, in a process-wide registry
+that every Streamlit session reads. The database stays the record: a job's runs are rows of
+`runs`, and a stopped one resumes from its stored config (the engine skips finished answers).
+
+A job runs its models one after another: on two cores, or with one local server that swaps
+models, asking several models at once only makes each slower.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from univar.elicit.settings import ElicitConfig
+from univar.errors import UserError
+from univar.paths import db_path
+
+LIVE = ("starting", "running")
+KEEP_FINISHED = 50  # finished jobs remembered in memory; the database keeps them all
+_JOBS: dict[str, Job] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One (model, language) row of a job's progress, copied out of the engine's counters."""
+
+    model: str
+    language: str
+    total: int = 0
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    tokens: int = 0
+    cost: float | None = None
+
+
+_COUNTS = ("total", "done", "cached", "failed", "tokens")
+
+
+class Job:
+    """One elicitation job: its configs, a thread, live progress, and the runs' summaries."""
+
+    def __init__(self, configs: Sequence[ElicitConfig], db, questions=None):
+        self.job_id = uuid.uuid4().hex[:12]
+        self.db = str(db_path(db).resolve())
+        self.configs = tuple(configs)
+        self.questions = questions
+        self.status = "starting"  # starting | running | done | cancelled | failed
+        self.error: str | None = None
+        self.current: str | None = None  # the model being asked now
+        self.summaries: list = []
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self.cancel_event = threading.Event()
+        self._lock = threading.Lock()
+        self._progress: dict[tuple[str, str], Progress] = {
+            (c.model, lang): Progress(c.model, lang, total=len(c.question_ids) * c.samples)
+            for c in self.configs
+            for lang in c.languages
+        }
+        self._thread: threading.Thread | None = None
+
+    # --- what a page reads -----------------------------------------------------------------
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.model for c in self.configs))
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(lang for c in self.configs for lang in c.languages))
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [s.run_id for s in self.summaries]
+
+    def progress(self) -> list[Progress]:
+        with self._lock:
+            return list(self._progress.values())
+
+    def totals(self) -> Progress:
+        rows = self.progress()
+        costs = [r.cost for r in rows if r.cost is not None]
+        sums = {f: sum(getattr(r, f) for r in rows) for f in _COUNTS}
+        return Progress("all", "all", **sums, cost=sum(costs) if costs else None)
+
+    def requests_sent(self) -> int:
+        return sum(s.requests for s in self.summaries)
+
+    def elapsed_s(self) -> float:
+        return (self.finished_at or time.time()) - self.started_at
+
+    def cancel(self) -> None:
+        """Stop asking: requests in flight finish and are kept, no new one starts."""
+        self.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; True when it did within `timeout`."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.live
+
+    # --- the thread --------------------------------------------------------------------------
+    def _on_progress(self, counters: Mapping) -> None:
+        """The engine's callback: copies its live counters, so a page never reads them torn."""
+        with self._lock:
+            for (model, lang), c in counters.items():
+                counts = {f: getattr(c, f, 0) or 0 for f in _COUNTS}
+                self._progress[(model, lang)] = Progress(model, lang, **counts, cost=c.cost)
+
+    def _run(self, api_keys: Mapping[str, str]) -> None:
+        from univar.elicit import engine
+        from univar.llm.keys import known_keys, redact
+
+        self.status = "running"
+        try:
+            for config in self.configs:
+                if self.cancel_event.is_set():
+                    break
+                self.current = config.model
+                summary = engine.run(
+                    config,
+                    self.db,
+                    questions=self.questions,
+                    api_key=api_keys.get(config.model),
+                    translator_api_key=api_keys.get(config.translator or ""),
+                    progress=self._on_progress,
+                    cancel=self.cancel_event,
+                )
+                self.summaries.append(summary)
+                if summary.status == "failed":
+                    self.status = "failed"
+                    break
+            if self.status != "failed":
+                self.status = "cancelled" if self.cancel_event.is_set() else "done"
+        except Exception as exc:  # the page shows it; the thread must not die silently
+            self.status = "failed"
+            text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            self.error = redact(text, known_keys() + list(api_keys.values()))[:500]
+        finally:
+            self.current = None
+            self.finished_at = time.time()
+
+
+def _overlap(job: Job, configs: Sequence[ElicitConfig]) -> bool:
+    mine = {(c.dataset, c.model) for c in job.configs}
+    return any((c.dataset, c.model) in mine for c in configs)
+
+
+def check(configs: Sequence[ElicitConfig], db=None, *, questions=None, api_keys=None) -> list:
+    """Every check before a job starts; returns the plans. Writes nothing.
+
+    Input checks are the engine's (`plan`). A model with requests to send then gets one cheap
+    call, so a wrong key or a dead host is one clear message instead of a run of error rows.
+    """
+    from univar.elicit import engine
+    from univar.llm.endpoints import check_connection
+
+    api_keys = api_keys or {}
+    plans = [engine.plan(c, db, questions=questions) for c in configs]
+    for config, plan in zip(configs, plans, strict=True):
+        if plan.to_send == 0:
+            continue  # all cached: no request at all, not even a test
+        targets = {(config.model, config.api_base)}
+        if config.translator and any(lang != "eng" for lang in config.languages):
+            targets.add((config.translator, config.translator_api_base))
+        for model, base in sorted(targets, key=str):
+            result = check_connection(model, base, api_keys.get(model), timeout_s=config.timeout_s)
+            if not result.ok and result.kind != "rate_limited":
+                raise UserError(result.message)
+    return plans
+
+
+def start(
+    configs: ElicitConfig | Sequence[ElicitConfig],
+    db=None,
+    *,
+    questions=None,
+    api_keys: Mapping[str, str] | None = None,
+    preflight: bool = True,
+) -> Job:
+    """Start a job in the background and return it; raises UserError before anything is written.
+
+    Starting what is already running (the same models and dataset, e.g. from a second tab)
+    returns the running job instead of asking twice.
+    """
+    configs = [configs] if isinstance(configs, ElicitConfig) else list(configs)
+    if not configs:
+        raise UserError("choose at least one model")
+    db_file = str(db_path(db).resolve())
+    with _LOCK:
+        running = _running(configs, db_file)
+    if running is not None:
+        return running
+    api_keys = {k: v for k, v in (api_keys or {}).items() if v}
+    if preflight:
+        check(configs, db_file, questions=questions, api_keys=api_keys)
+    job = Job(configs, db_file, questions)
+    # The keys live in the thread's arguments only, never on the job a page can read.
+    job._thread = threading.Thread(
+        target=job._run, args=(api_keys,), name=f"univar-job-{job.job_id}", daemon=True
+    )
+    with _LOCK:  # again: another tab may have started it while this one checked
+        running = _running(configs, db_file)
+        if running is not None:
+            return running
+        _JOBS[job.job_id] = job
+        _forget_old()
+    job._thread.start()
+    return job
+
+
+def _running(configs: Sequence[ElicitConfig], db_file: str) -> Job | None:
+    """The live job doing exactly this, or None; UserError if one does part of it."""
+    for job in _JOBS.values():
+        if job.live and job.db == db_file and _overlap(job, configs):
+            if set(job.configs) == set(configs):
+                return job
+            raise UserError(
+                f"a job for {', '.join(job.models)} is already running on this database: "
+                "wait for it or cancel it"
+            )
+    return None
+
+
+def _forget_old() -> None:
+    finished = sorted((j for j in _JOBS.values() if not j.live), key=lambda j: j.started_at)
+    for job in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+        _JOBS.pop(job.job_id, None)
+
+
+def get(job_id: str) -> Job | None:
+    with _LOCK:
+        return _JOBS.get(job_id)
+
+
+def list_jobs(db=None, *, live_only: bool = False) -> list[Job]:
+    """This process's jobs on database `db`, newest first."""
+    db_file = str(db_path(db).resolve())
+    with _LOCK:
+        jobs = [j for j in _JOBS.values() if j.db == db_file and (j.live or not live_only)]
+    return sorted(jobs, key=lambda j: j.started_at, reverse=True)
+
+
+def cancel(job_id: str) -> bool:
+    job = get(job_id)
+    if job is None or not job.live:
+        return False
+    job.cancel()
+    return True
+
+
+def live_run_models(db=None) -> set[tuple[str, str]]:
+    """(dataset, model) pairs a live job of this process is working on."""
+    return {(c.dataset, c.model) for j in list_jobs(db, live_only=True) for c in j.configs}
+
+
+def restart(run_id: str, db=None, *, api_keys=None, preflight: bool = True) -> Job:
+    """Start a stored run's config again: 'resume' for a stopped run, 'run again' for a done one.
+
+    The engine skips answers already stored, so resuming asks only for what is missing.
+    """
+    from univar.elicit.history import load_config
+
+    config = load_config(run_id, db)
+    return start([config], db, api_keys=api_keys, preflight=preflight)
+
+
+def build_configs(
+    models: Sequence[tuple[str, str | None]],
+    languages: Sequence[str],
+    question_ids: Sequence[str],
+    *,
+    temperature: float = 0.7,
+    max_tokens: int = 128,
+    **settings,
+) -> list[ElicitConfig]:
+    """One config per (model, api_base), the rest shared; raises UserError on a bad setting."""
+    from univar.elicit.settings import GenerationConfig
+
+    generation = GenerationConfig(temperature=float(temperature), max_tokens=int(max_tokens))
+    return [
+        ElicitConfig(
+            model=model,
+            api_base=api_base,
+            languages=tuple(languages),
+            question_ids=tuple(question_ids),
+            generation=generation,
+            **settings,
+        )
+        for model, api_base in models
+    ]
+
+
+def plan_totals(plans: Sequence) -> dict:
+    """The plans of one job's models added up, for a 'before running' summary."""
+    pairs = sum(p.qa_pairs - p.qa_done for p in plans)
+    requests = sum(p.requests for p in plans)
+    costs = [p.est_cost for p in plans]
+    return {
+        "qa_pairs": sum(p.qa_pairs for p in plans),
+        "stored": sum(p.qa_done for p in plans),
+        "to_store": pairs,
+        "requests": requests,
+        "answers": pairs,
+        "translations": max(0, requests - pairs),
+        "cached": sum(p.cached for p in plans),
+        "to_send": sum(p.to_send for p in plans),
+        "tokens": sum(p.est_prompt_tokens + p.est_completion_tokens for p in plans),
+        "cost": None if None in costs else sum(costs),
+    }

@@ -1,0 +1,135 @@
+"""Translation through an LLM: the question into the target language before it is asked, the
+question and the answer back to English after (the paper's round trip). English is never
+translated. The requests go through the same cache as answers (purpose 'translate'), so a
+translation is asked once per (text, direction, translator) whatever the number of samples.
+"""
+
+from __future__ import annotations
+
+from univar.catalog import registry
+from univar.llm.client import Request
+
+PROMPT = (
+    "Translate the following text from {source} to {target}. "
+    "Reply with the translation only.\n\n{text}"
+)
+# Greedy decoding: a translation should not vary between runs.
+TEMPERATURE = 0.0
+TOP_P = 1.0
+
+
+def max_tokens_for(text: str) -> int:
+    """A budget that fits a faithful translation but stops a rambling model early."""
+    return max(64, min(1024, len(text) // 2 + 64))
+
+
+def translator_of(
+    model: str, api_base: str | None, translator: str | None, translator_api_base: str | None
+) -> tuple[str, str | None]:
+    """(model, api_base) that translates: the named translator, else the model itself."""
+    if translator:
+        return translator, translator_api_base
+    return model, translator_api_base or api_base
+
+
+def label(model: str, api_base: str | None) -> str:
+    """What qa_pairs.translator records: the litellm model string (and where it ran)."""
+    return f"{model}@{api_base}" if api_base else model
+
+
+def request(text: str, source: str, target: str, model: str, api_base: str | None) -> Request:
+    """The cached request that translates `text` from `source` to `target` (ISO 639-3)."""
+    prompt = PROMPT.format(
+        source=registry.language(source).name, target=registry.language(target).name, text=text
+    )
+    params = (("temperature", TEMPERATURE), ("top_p", TOP_P), ("max_tokens", max_tokens_for(text)))
+    return Request("translate", model, api_base, (("user", prompt),), params)
+
+
+def clean(text: str) -> str:
+    """The translation without the wrapping a chatty model adds (quotes, whitespace)."""
+    text = text.strip()
+    if len(text) > 1 and (text[0], text[-1]) in _QUOTES:
+        text = text[1:-1].strip()
+    return text
+
+
+_QUOTES = {('"', '"'), ("'", "'"), ("“", "”"), ("«", "»"), ("「", "」")}
+
+
+def translate_texts(
+    texts: list[str],
+    source: str,
+    target: str = "eng",
+    *,
+    model: str,
+    api_base: str | None = None,
+    db=None,
+    api_key: str | None = None,
+    concurrency: int = 4,
+    progress=None,
+) -> list[str]:
+    """`texts` translated from `source` to `target`, in order, through the request cache that
+    elicitation uses: a text translated before costs nothing, each new reply is stored as it
+    arrives (so a crash or a failure loses nothing and a rerun asks nothing twice).
+
+    progress(done, total) after each reply. Raises UserError naming the first text that could
+    not be translated, after every other reply is stored."""
+    import asyncio
+    import time
+    import uuid
+
+    from univar.errors import UserError
+    from univar.llm import keys as keyring
+    from univar.llm.client import RetryPolicy, run_blocking
+    from univar.llm.endpoints import check_reachable
+    from univar.llm.request_cache import CachedAsker
+
+    registry.check_model_string(model)
+    if source == target:
+        return list(texts)
+    if api_base:
+        check_reachable(api_base)
+    reqs = [request(t, source, target, model, api_base) if t and t.strip() else None for t in texts]
+    asker = CachedAsker(
+        db,
+        [model],
+        time.strftime("%Y%m%d-%H%M%S-translate-") + uuid.uuid4().hex[:8],
+        api_keys={
+            model: keyring.resolve_api_key(model, api_key) or ("local" if api_base else None)
+        },
+        keys=keyring.known_keys() + ([api_key] if api_key else []),
+        policy=RetryPolicy(120.0, 4),
+        concurrency=concurrency,
+    )
+    todo = list({r.key: r for r in reqs if r is not None and r.key not in asker.cache}.values())
+    replies = {}
+
+    async def send_all():
+        async def one(req):
+            replies[req.key] = await asker.ask(req)
+            if progress:
+                progress(len(replies), len(todo))
+
+        await asyncio.gather(*(one(r) for r in todo))
+
+    asker.writer.start()
+    try:
+        if todo:
+            run_blocking(send_all())
+    finally:
+        asker.writer.close()
+    out = []
+    for text, req in zip(texts, reqs, strict=True):
+        if req is None:
+            out.append(text)
+            continue
+        reply = replies.get(req.key) or asker.cache[req.key]
+        if reply.status != "ok" or not (reply.text or "").strip():
+            raise UserError(
+                f"could not translate {text[:60]!r} from {source} with {model}: "
+                f"{reply.error or 'empty reply'} (the other translations are stored; "
+                "retry to send only what is missing)"
+            )
+        out.append(clean(reply.text))
+    return out

@@ -1,0 +1,53 @@
+"""Encoders: the Encoder interface, sentence-transformers and trained encoders, the embedding cache.
+
+This package's public names are re-exported here (`from univar import encoders`); its modules
+import each other directly, never through this file. May import: store, paths, hardware, errors,
+config. Nothing here imports torch or sentence-transformers at module level.
+"""
+
+from univar.encoders.base import (
+    DEFAULT_ENCODER,
+    SHIPPED_ENCODER_DIR,
+    TRAINED_MARKER,
+    Encoder,
+    default_minilm_path,
+    qa_text,
+    text_hash,
+)
+from univar.encoders.cache import Progress, cached_vectors, embed_qa, embed_texts, qa_frame
+from univar.encoders.loading import (
+    LazyEncoder,
+    encoder_choices,
+    encoder_id,
+    load_encoder,
+    load_trained,
+    resolve_name,
+    shipped_encoder,
+)
+from univar.encoders.sentence import SentenceTransformerEncoder
+from univar.encoders.trained import TrainedEncoder, trained_id
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "SHIPPED_ENCODER_DIR",
+    "TRAINED_MARKER",
+    "Encoder",
+    "LazyEncoder",
+    "Progress",
+    "SentenceTransformerEncoder",
+    "TrainedEncoder",
+    "cached_vectors",
+    "default_minilm_path",
+    "embed_qa",
+    "embed_texts",
+    "encoder_choices",
+    "encoder_id",
+    "load_encoder",
+    "load_trained",
+    "qa_frame",
+    "qa_text",
+    "resolve_name",
+    "shipped_encoder",
+    "text_hash",
+    "trained_id",
+]

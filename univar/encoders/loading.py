@@ -1,0 +1,126 @@
+"""Which encoder a name means, and loading it: the offline MiniLM, a trained directory, any
+sentence-transformers path or hub name. `LazyEncoder` knows its id without importing torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from univar.encoders.base import (
+    DEFAULT_ENCODER,
+    SHIPPED_ENCODER_DIR,
+    TRAINED_MARKER,
+    Encoder,
+    _dir_fingerprint,
+    default_minilm_path,
+    is_default,
+    local_path,
+)
+from univar.encoders.sentence import SentenceTransformerEncoder
+from univar.encoders.trained import TrainedEncoder, trained_id
+from univar.errors import UserError
+from univar.paths import PROJECT_ROOT
+
+
+def shipped_encoder() -> Path | None:
+    """The trained UniVaR encoder shipped in assets/, if any (the app's default when present)."""
+    if SHIPPED_ENCODER_DIR.is_dir():
+        for d in sorted(SHIPPED_ENCODER_DIR.iterdir()):
+            if (d / TRAINED_MARKER).exists():
+                return d
+    return None
+
+
+def encoder_choices() -> list[str]:
+    """Names the UI offers; any other path or hub name is accepted too."""
+    shipped = shipped_encoder()
+    return ([str(shipped.relative_to(PROJECT_ROOT))] if shipped else []) + [DEFAULT_ENCODER]
+
+
+def resolve_name(name: str | None) -> str:
+    if name:
+        return name
+    shipped = shipped_encoder()
+    return str(shipped) if shipped else DEFAULT_ENCODER
+
+
+def load_trained(path, trust_remote_code: bool = False) -> TrainedEncoder:
+    """A directory written by univar.training; a head's base comes from `load_encoder`."""
+    return TrainedEncoder(path, trust_remote_code=trust_remote_code, load_base=load_encoder)
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(name: str | None = None, trust_remote_code: bool = False) -> Encoder:
+    """'all-MiniLM-L6-v2' (offline copy), a trained univar directory, any ST path or hub name.
+
+    Remote model code runs only when the caller opts in with trust_remote_code=True.
+    """
+    name = resolve_name(name)
+    if is_default(name):
+        return SentenceTransformerEncoder(str(default_minilm_path()), label=DEFAULT_ENCODER)
+    path = local_path(name)
+    if (path / TRAINED_MARKER).exists():
+        return load_trained(path)
+    if (
+        path.exists()
+        and not (path / "modules.json").exists()
+        and not (path / "config.json").exists()
+    ):
+        raise UserError(f"{path} is not a sentence-transformers model directory")
+    return SentenceTransformerEncoder(
+        str(path) if path.exists() else name, trust_remote_code=trust_remote_code
+    )
+
+
+def encoder_id(name: str | None = None) -> str | None:
+    """The id `load_encoder(name)` would give, without loading anything heavy.
+
+    None where only loading can tell (a bad path).
+    """
+    name = resolve_name(name)
+    if is_default(name):
+        return f"{DEFAULT_ENCODER}@{_dir_fingerprint(str(default_minilm_path().resolve()))}"
+    path = local_path(name)
+    if (path / TRAINED_MARKER).exists():
+        return trained_id(path)  # light: reads the marker and hashes the weights
+    if path.exists() and not path.is_dir():
+        return None
+    return f"{path.name}@{_dir_fingerprint(str(path.resolve()))}" if path.is_dir() else name
+
+
+class LazyEncoder:
+    """An encoder that loads its model on the first `encode` (or `dim`).
+
+    Its id is known at once, so cached embeddings and maps are found without importing torch
+    or sentence-transformers (about 8 s): the app shows a cached map immediately.
+    """
+
+    def __init__(self, name: str | None = None, trust_remote_code: bool = False):
+        self.name = resolve_name(name)
+        self.trust_remote_code = trust_remote_code
+        self._id = encoder_id(self.name)
+        self._encoder: Encoder | None = None
+
+    def load(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.name, self.trust_remote_code)
+        return self._encoder
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    @property
+    def id(self) -> str:
+        return self._id or self.load().id
+
+    @property
+    def dim(self) -> int:
+        return self.load().dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.load().encode(texts, batch_size=batch_size)

@@ -1,0 +1,206 @@
+"""The whole DuckDB schema, the one place with DDL: its versions and the migrations between them.
+
+The `qa` view is the contract every stage reads: qa_id, dataset, model, language, question_id,
+question, answer, question_en, answer_en, value, framework, identity (model$language),
+created_at. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+# Each entry moves the schema from version i to i + 1. Append only; never edit a shipped step.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+    CREATE TABLE IF NOT EXISTS value_defs (
+        framework VARCHAR NOT NULL,
+        code VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        definition VARCHAR,
+        angle DOUBLE,               -- position on the Schwartz circle, degrees, where there is one
+        PRIMARY KEY (framework, code)
+    );
+
+    CREATE TABLE IF NOT EXISTS questions (
+        question_id VARCHAR PRIMARY KEY,
+        question VARCHAR NOT NULL,  -- English
+        framework VARCHAR,
+        value_code VARCHAR,
+        source VARCHAR NOT NULL     -- 'bank', 'pvq-rr', 'valueprism', an uploaded dataset ...
+    );
+
+    CREATE TABLE IF NOT EXISTS datasets (
+        dataset VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,      -- 'elicited', 'upload', 'import', 'demo'
+        description VARCHAR,
+        provenance JSON,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,      -- 'elicit', 'survey', 'train', 'import' ...
+        config JSON NOT NULL,       -- never holds a secret: configs carry no keys
+        config_hash VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,    -- 'running', 'done', 'cancelled', 'failed'
+        counts JSON,
+        started_at TIMESTAMP DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    );
+
+    -- One row per distinct LLM request. The key hashes everything that changes the reply.
+    CREATE TABLE IF NOT EXISTS requests (
+        cache_key VARCHAR PRIMARY KEY,
+        purpose VARCHAR NOT NULL,   -- 'answer', 'translate', 'survey'
+        model VARCHAR NOT NULL,
+        api_base VARCHAR,
+        messages JSON NOT NULL,
+        params JSON NOT NULL,
+        status VARCHAR NOT NULL,    -- 'ok' or 'error'
+        response VARCHAR,
+        error VARCHAR,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        latency_ms DOUBLE,
+        cost DOUBLE,
+        attempts INTEGER,
+        run_id VARCHAR,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    CREATE TABLE IF NOT EXISTS qa_pairs (
+        qa_id VARCHAR PRIMARY KEY,  -- hash of (dataset, model, language, question_id, sample)
+        dataset VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,  -- ISO 639-3
+        question_id VARCHAR,
+        sample INTEGER NOT NULL DEFAULT 0,
+        question VARCHAR NOT NULL,  -- as asked, in `language`
+        answer VARCHAR,
+        question_en VARCHAR,
+        answer_en VARCHAR,
+        value_code VARCHAR,         -- for rows whose question is not in `questions`
+        framework VARCHAR,
+        translator VARCHAR,
+        status VARCHAR NOT NULL DEFAULT 'ok',  -- 'ok' or 'error'
+        error VARCHAR,
+        answer_key VARCHAR,         -- requests.cache_key of the answer
+        run_id VARCHAR,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    -- The contract other parts rely on: usable QA pairs with their value tags.
+    CREATE OR REPLACE VIEW qa AS
+    SELECT p.qa_id, p.dataset, p.model, p.language, p.question_id, p.sample,
+           p.question, p.answer,
+           coalesce(p.question_en, CASE WHEN p.language = 'eng' THEN p.question END) AS question_en,
+           coalesce(p.answer_en, CASE WHEN p.language = 'eng' THEN p.answer END) AS answer_en,
+           coalesce(p.value_code, q.value_code) AS value,
+           coalesce(p.framework, q.framework) AS framework,
+           p.model || '$' || p.language AS identity,
+           p.translator, p.created_at
+    FROM qa_pairs p LEFT JOIN questions q USING (question_id)
+    WHERE p.status = 'ok' AND p.answer IS NOT NULL;
+
+    CREATE TABLE IF NOT EXISTS embeddings (
+        encoder_id VARCHAR NOT NULL,
+        text_hash VARCHAR NOT NULL,
+        vector FLOAT[] NOT NULL,
+        PRIMARY KEY (encoder_id, text_hash)
+    );
+
+    CREATE TABLE IF NOT EXISTS projections (
+        proj_key VARCHAR PRIMARY KEY,   -- hash of (encoder, selection, parameters)
+        encoder_id VARCHAR NOT NULL,
+        params JSON NOT NULL,
+        n_points INTEGER NOT NULL,
+        seconds DOUBLE,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    CREATE TABLE IF NOT EXISTS projection_points (
+        proj_key VARCHAR NOT NULL,
+        qa_id VARCHAR NOT NULL,
+        x DOUBLE NOT NULL,
+        y DOUBLE NOT NULL,
+        PRIMARY KEY (proj_key, qa_id)
+    );
+
+    CREATE TABLE IF NOT EXISTS instruments (
+        instrument VARCHAR PRIMARY KEY,  -- 'pvq-rr', 'univar-portraits', 'valueprism'
+        name VARCHAR NOT NULL,
+        source VARCHAR,
+        license VARCHAR
+    );
+
+    CREATE TABLE IF NOT EXISTS instrument_items (
+        instrument VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        text VARCHAR,                -- NULL until a user imports licensed text
+        framework VARCHAR NOT NULL,
+        value_code VARCHAR NOT NULL,
+        keyed INTEGER NOT NULL DEFAULT 1,  -- +1 or -1
+        question_id VARCHAR,         -- the questions row it is asked as (NULL without text)
+        PRIMARY KEY (instrument, item_id, value_code)
+    );
+
+    CREATE TABLE IF NOT EXISTS survey_responses (
+        instrument VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,
+        sample INTEGER NOT NULL DEFAULT 0,
+        raw_answer VARCHAR,
+        rating INTEGER,              -- 1..6, NULL when unparseable
+        request_key VARCHAR,
+        run_id VARCHAR,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (instrument, item_id, model, language, sample)
+    );
+
+    CREATE TABLE IF NOT EXISTS survey_scores (
+        instrument VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,
+        value_code VARCHAR NOT NULL,
+        raw_mean DOUBLE,
+        centred DOUBLE,
+        n_items INTEGER,
+        run_id VARCHAR,
+        PRIMARY KEY (instrument, model, language, value_code)
+    );
+    """,
+]
+
+
+class StoreError(RuntimeError):  # not UserError: the input was fine
+    """The database could not be opened or written; the message says why."""
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to SCHEMA_VERSION; returns the version found before."""
+    con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    row = rows[0] if rows else None
+    found = int(row[0]) if row else 0
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema v{found} is newer than this univar (v{SCHEMA_VERSION}); upgrade univar"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        con.execute("BEGIN")
+        try:
+            con.execute(MIGRATIONS[version])
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version + 1)]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return found
