@@ -18,6 +18,7 @@ import numpy as np
 
 from univar.catalog import registry
 from univar.errors import UserError
+from univar.paths import Db
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -288,7 +289,7 @@ def identities(frame: pd.DataFrame) -> list[str]:
 # --- from the store --------------------------------------------------------------------------
 
 
-def load(db=None, encoder=None, datasets=None):
+def load(db: Db = None, encoder=None, datasets=None):
     """(frame, vectors) of every QA (of some datasets), through the embedding cache."""
     from univar import encoders
 

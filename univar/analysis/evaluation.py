@@ -19,6 +19,7 @@ import numpy as np
 
 from univar import encoders, paths
 from univar.errors import UserError
+from univar.paths import Db
 from univar.training.splits import Split
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def encoder_list(names: Sequence[str], tfidf: bool = True) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _vectors(name: str, frame, train_mask: np.ndarray, db, progress):
+def _vectors(name: str, frame, train_mask: np.ndarray, db: Db, progress):
     if name == TFIDF:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -131,7 +132,7 @@ def _honesty(name: str, split: Split, datasets: set[str]) -> str:
 
 def evaluate(
     encoders: Sequence[str] = (),
-    db=None,
+    db: Db = None,
     *,
     split: str = "question",
     holdout_fraction: float = 0.2,

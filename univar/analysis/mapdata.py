@@ -15,7 +15,7 @@ from univar import store
 from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
-from univar.paths import db_path
+from univar.paths import Db, db_path
 
 HOVER_CHARS = 300  # the longest text a map point carries; the figure cuts further when large
 HOVER_BUDGET = 8_000_000  # characters of hover text in one figure, all points together
@@ -59,7 +59,7 @@ def hover_chars(n_points: int) -> int:
     return int(max(40, min(280, HOVER_BUDGET / max(n_points, 1) / 2)))
 
 
-def db_version(db=None) -> tuple:
+def db_version(db: Db = None) -> tuple:
     """Changes whenever the database file (or its write-ahead log) is written: a cache key."""
     path = db_path(db)
     parts = []
@@ -72,7 +72,7 @@ def db_version(db=None) -> tuple:
     return (str(path.resolve()), *parts)
 
 
-def options(db=None) -> Options:
+def options(db: Db = None) -> Options:
     with store.connect(db) as con:
         rows = {
             column: [
@@ -87,7 +87,7 @@ def options(db=None) -> Options:
     return Options(rows["model"], rows["language"], rows["dataset"], int(n_qa))
 
 
-def database_counts(db=None) -> dict:
+def database_counts(db: Db = None) -> dict:
     """Numbers for the sidebar: QA pairs, models, languages, datasets, cached vectors and maps."""
     with store.connect(db) as con:
         qa = con.execute(
@@ -100,14 +100,14 @@ def database_counts(db=None) -> dict:
     return {**dict(zip(keys, map(int, qa), strict=True)), "vectors": vectors, "maps": maps}
 
 
-def selected_ids(db, selection: Selection) -> list[str]:
+def selected_ids(db: Db, selection: Selection) -> list[str]:
     where, params = selection.where()
     with store.connect(db) as con:
         rows = con.execute(f"SELECT qa_id FROM qa WHERE {where} ORDER BY qa_id", params).fetchall()
     return [r[0] for r in rows]
 
 
-def _frame(db, qa_ids: Sequence[str], text_chars: int | None):
+def _frame(db: Db, qa_ids: Sequence[str], text_chars: int | None):
     import pandas as pd
 
     texts = ", ".join(
@@ -122,7 +122,7 @@ def _frame(db, qa_ids: Sequence[str], text_chars: int | None):
 
 
 def map_points(
-    db,
+    db: Db,
     encoder,
     selection: Selection,
     config: ProjectionConfig | None = None,
@@ -138,13 +138,13 @@ def map_points(
     return _frame(db, ids, chars).merge(coords, on="qa_id", how="inner")
 
 
-def is_cached(db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
+def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
     """Whether the map for these inputs is already stored (then it shows without waiting)."""
     ids = selected_ids(db, selection)
     return bool(ids) and projection.cached(db, encoder.id, ids, config) is not None
 
 
-def search(db, selection: Selection, text: str) -> list[str]:
+def search(db: Db, selection: Selection, text: str) -> list[str]:
     """QA ids in the selection whose question or answer (original or English) holds `text`."""
     text = (text or "").strip()
     if not text:
@@ -159,7 +159,7 @@ def search(db, selection: Selection, text: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def details(db, qa_ids: Sequence[str], limit: int = DETAIL_LIMIT):
+def details(db: Db, qa_ids: Sequence[str], limit: int = DETAIL_LIMIT):
     """Full texts of selected QA pairs for the table under the map."""
     ids = list(dict.fromkeys(qa_ids))[:limit]
     frame = _frame(db, ids, None)
@@ -190,7 +190,7 @@ def summary(points, encoder_id: str) -> str:
     )
 
 
-def datasets_overview(db=None):
+def datasets_overview(db: Db = None):
     """Every dataset with its kind, size and provenance (for the About page)."""
     return store.query_df(
         "SELECT d.dataset, d.kind, d.description, count(q.qa_id) AS qa_pairs, "

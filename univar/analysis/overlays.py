@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from univar import store
 from univar.catalog import instruments
+from univar.paths import Db
 
 # The value of each QA in framework $fw: its question's, where the question is an instrument
 # item (an item with several values, as in ValuePrism, lends the first it supports), else the
@@ -33,7 +34,7 @@ tagged AS (
 """
 
 
-def frameworks(db=None) -> list[str]:
+def frameworks(db: Db = None) -> list[str]:
     """Frameworks that tag at least one QA (directly or through an instrument item), most
     QAs first. Spellings differing in case are one framework, named as value_defs names it."""
     df = store.query_df(
@@ -53,7 +54,9 @@ def frameworks(db=None) -> list[str]:
     return list(df["framework"])
 
 
-def qa_values(db=None, framework: str = instruments.SCHWARTZ, *, datasets=None, proj_key=None):
+def qa_values(
+    db: Db = None, framework: str = instruments.SCHWARTZ, *, datasets=None, proj_key=None
+):
     """qa_id, identity, value, value_name, angle (and x, y of `proj_key`); value is NULL for a
     QA whose question has no value in `framework`."""
     points = "JOIN projection_points p ON p.qa_id = t.qa_id AND p.proj_key = $proj"
@@ -70,7 +73,7 @@ def qa_values(db=None, framework: str = instruments.SCHWARTZ, *, datasets=None, 
     return store.query_df(sql, params, path=db)
 
 
-def instrument_qas(db=None, instrument: str = instruments.PORTRAITS, *, proj_key=None):
+def instrument_qas(db: Db = None, instrument: str = instruments.PORTRAITS, *, proj_key=None):
     """The QAs asked from one instrument's items: qa_id, identity, item_id, value_code (and
     x, y of `proj_key`)."""
     points = "JOIN projection_points p ON p.qa_id = q.qa_id AND p.proj_key = $proj"
@@ -86,7 +89,7 @@ def instrument_qas(db=None, instrument: str = instruments.PORTRAITS, *, proj_key
     return store.query_df(sql, params, path=db)
 
 
-def with_values(db, points, framework: str = instruments.SCHWARTZ):
+def with_values(db: Db, points, framework: str = instruments.SCHWARTZ):
     """The map's `points` (a frame with qa_id), in their order, with `value` and `framework`
     set to the value of each QA's question in `framework` (NULL where it has none)."""
     base = points.drop(columns=["value", "framework"], errors="ignore")
@@ -101,7 +104,7 @@ def with_values(db, points, framework: str = instruments.SCHWARTZ):
         ).df()
 
 
-def instrument_points(db, points, instrument: str):
+def instrument_points(db: Db, points, instrument: str):
     """The rows of the map's `points` whose QA was asked from an item of `instrument`."""
     with store.connect(db) as con:
         con.register("map_points", points.assign(_row=range(len(points))))
@@ -113,7 +116,7 @@ def instrument_points(db, points, instrument: str):
 
 
 def value_share(
-    db=None, identity: str | None = None, framework=instruments.SCHWARTZ, *, datasets=None
+    db: Db = None, identity: str | None = None, framework=instruments.SCHWARTZ, *, datasets=None
 ):
     """Per value of `framework`: how many of the identity's tagged QAs have it, and their
     share. Values on the Schwartz circle are listed even at zero; in circle order."""
@@ -133,7 +136,7 @@ def value_share(
     return store.query_df(sql, params, path=db)
 
 
-def instruments_with_qas(db=None) -> list[str]:
+def instruments_with_qas(db: Db = None) -> list[str]:
     """Instruments whose items were asked: the ones a map can highlight."""
     df = store.query_df(
         "SELECT DISTINCT i.instrument FROM instrument_items i JOIN qa USING (question_id)"
@@ -143,13 +146,13 @@ def instruments_with_qas(db=None) -> list[str]:
     return list(df["instrument"])
 
 
-def survey_instruments(db=None) -> list[str]:
+def survey_instruments(db: Db = None) -> list[str]:
     """Instruments with stored survey scores."""
     df = store.query_df("SELECT DISTINCT instrument FROM survey_scores ORDER BY 1", path=db)
     return list(df["instrument"])
 
 
-def survey_identities(db=None, instrument: str | None = None) -> list[str]:
+def survey_identities(db: Db = None, instrument: str | None = None) -> list[str]:
     """model$language of every stored survey, optionally of one instrument."""
     df = store.query_df(
         "SELECT DISTINCT model || '$' || language AS identity FROM survey_scores"

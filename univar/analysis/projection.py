@@ -20,6 +20,7 @@ import numpy as np
 from univar import encoders, store
 from univar.config import check, stable_hash
 from univar.errors import UserError
+from univar.paths import Db
 
 ALGORITHM_VERSION = 1  # bump when a projector changes its output for the same settings
 Progress = Callable[[str, float], None]  # (what is happening, fraction done)
@@ -126,7 +127,7 @@ def projection_key(encoder_id: str, qa_ids: Sequence[str], config: ProjectionCon
     )
 
 
-def cached(db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig):
+def cached(db: Db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig):
     """The stored map for exactly these inputs, as DataFrame(qa_id, x, y), or None."""
     key = projection_key(encoder_id, qa_ids, config)
     with store.connect(db) as con:
@@ -134,7 +135,7 @@ def cached(db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig)
     return df if len(df) == len(set(qa_ids)) and len(df) else None
 
 
-def _qa_texts(db, qa_ids: list[str]) -> list[str]:
+def _qa_texts(db: Db, qa_ids: list[str]) -> list[str]:
     """The embedded text of each QA id, in the given order."""
     import pandas as pd
 
@@ -154,7 +155,7 @@ def _qa_texts(db, qa_ids: list[str]) -> list[str]:
     return [texts[qa_id] for qa_id in qa_ids]
 
 
-def save(db, key: str, encoder_id: str, config: ProjectionConfig, points, seconds: float):
+def save(db: Db, key: str, encoder_id: str, config: ProjectionConfig, points, seconds: float):
     """Store one map, all or nothing."""
     params = {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
     with store.transaction(db) as con:
@@ -172,7 +173,7 @@ def save(db, key: str, encoder_id: str, config: ProjectionConfig, points, second
 
 
 def project(
-    db,
+    db: Db,
     encoder: encoders.Encoder,
     qa_ids: Sequence[str],
     config: ProjectionConfig | None = None,

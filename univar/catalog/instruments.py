@@ -19,7 +19,7 @@ from pathlib import Path
 
 from univar import ids, store
 from univar.errors import UserError
-from univar.paths import DATA_DIR
+from univar.paths import DATA_DIR, Db
 
 SCHWARTZ = "Schwartz"
 PVQ_RR = "pvq-rr"
@@ -131,7 +131,7 @@ def _upsert_instrument(con, instrument: str, name: str, source: str, license_: s
     )
 
 
-def ensure(db=None) -> None:
+def ensure(db: Db = None) -> None:
     """Make the shipped structure present: cheap when it already is."""
     with store.connect(db) as con:
         have = con.execute(
@@ -192,7 +192,7 @@ def _read_pvq(path: Path) -> dict[int, str]:
     return items
 
 
-def import_pvq_rr(path, db=None) -> int:
+def import_pvq_rr(path, db: Db = None) -> int:
     """Import the 57 PVQ-RR item texts (JSONL of question_number/statement, or CSV number,text).
 
     Returns the number of items imported; validates everything before writing.
@@ -219,7 +219,7 @@ def import_pvq_rr(path, db=None) -> int:
 # --- ValuePrism import -----------------------------------------------------------------------
 
 
-def import_valueprism(path, db=None, *, dataset: str = VALUEPRISM) -> int:
+def import_valueprism(path, db: Db = None, *, dataset: str = VALUEPRISM) -> int:
     """Import a ValuePrism CSV (situation, vrd, text, explanation, valence, ...) as instrument
     `dataset`: one item per situation, labelled with its values, rights and duties.
 
@@ -280,7 +280,7 @@ def import_valueprism(path, db=None, *, dataset: str = VALUEPRISM) -> int:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def list_instruments(db=None):
+def list_instruments(db: Db = None):
     """Instruments with item counts and how many items have text."""
     ensure(db)
     return store.query_df(
@@ -292,7 +292,7 @@ def list_instruments(db=None):
     )
 
 
-def items(db=None, instrument: str = PORTRAITS):
+def items(db: Db = None, instrument: str = PORTRAITS):
     """One instrument's items in order: item_id, text, framework, value_code, keyed."""
     ensure(db)
     df = store.query_df(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from univar import ids, store
 from univar.errors import UserError
-from univar.paths import DATA_DIR, db_path
+from univar.paths import DATA_DIR, Db, db_path
 
 VALUES_CSV = DATA_DIR / "values.csv"
 QUESTIONS_CSV = DATA_DIR / "questions.csv"
@@ -116,7 +116,7 @@ def read_bank(path: Path | None = None) -> list[Question]:
     ]
 
 
-def load_bank(db=None, values_path: Path | None = None, questions_path: Path | None = None):
+def load_bank(db: Db = None, values_path: Path | None = None, questions_path: Path | None = None):
     """Upsert the taxonomy and the bank into the store; returns (values, questions) counts."""
     values = read_values(values_path)
     bank = read_bank(questions_path)
@@ -194,7 +194,7 @@ def read_question_file(path: Path) -> list[Question]:
     return out
 
 
-def _check_ids_free(db, questions: list[Question]) -> None:
+def _check_ids_free(db: Db, questions: list[Question]) -> None:
     """A file's question_id must not name a different stored question (it would mislabel)."""
     path = db_path(db)
     if not path.exists():
@@ -215,7 +215,7 @@ def _check_ids_free(db, questions: list[Question]) -> None:
             )
 
 
-def select_questions(db, spec: str | int) -> list[Question]:
+def select_questions(db: Db, spec: str | int) -> list[Question]:
     """`all`, a number N (value-balanced), `instrument:NAME` (its items with text, asked as
     open questions, as the paper asks PVQ-RR's), or the path of a CSV file; raises UserError."""
     text = str(spec).strip()
@@ -239,7 +239,7 @@ def select_questions(db, spec: str | int) -> list[Question]:
     return questions
 
 
-def instrument_questions(db, instrument: str) -> list[Question]:
+def instrument_questions(db: Db, instrument: str) -> list[Question]:
     """An instrument's items that have text, in item order; the map can then ring their QAs."""
     from univar.catalog import instruments
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from univar import store
-from univar.paths import db_path
+from univar.paths import Db, db_path
 
 SQL = """
 SELECT dataset, model, language,
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
 
 
-def counts(db=None) -> list[dict]:
+def counts(db: Db = None) -> list[dict]:
     """One dict per (dataset, model, language); empty when the database does not exist."""
     if not db_path(db).exists():
         return []

@@ -35,10 +35,10 @@ from univar.elicit.plan import (
     answer_request,
     plan,
     prepare,
+    qa_id,
     units_of,
 )
 from univar.elicit.settings import ElicitConfig
-from univar.ids import qa_id
 from univar.llm import keys as keyring
 from univar.llm.client import (
     Limiter,
@@ -50,7 +50,7 @@ from univar.llm.client import (
     run_blocking,
 )
 from univar.llm.request_cache import Writer, load_done_qa, load_ok_replies
-from univar.paths import db_path
+from univar.paths import Db, db_path
 
 __all__ = ["Counters", "Plan", "Summary", "plan", "run", "arun", "qa_id"]
 
@@ -261,7 +261,7 @@ def _summary(run_id, status, counters, engine: _Engine, elapsed) -> Summary:
 
 async def arun(
     config: ElicitConfig,
-    db=None,
+    db: Db = None,
     *,
     questions: list[Question] | None = None,
     api_key: str | None = None,
@@ -332,6 +332,6 @@ async def arun(
     return summary
 
 
-def run(config: ElicitConfig, db=None, **kwargs) -> Summary:
+def run(config: ElicitConfig, db: Db = None, **kwargs) -> Summary:
     """Elicit, blocking; keyword arguments as for `arun`. Works inside a notebook's loop too."""
     return run_blocking(arun(config, db, **kwargs))

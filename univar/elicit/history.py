@@ -63,7 +63,7 @@ def config_from_json(text: str | dict) -> ElicitConfig:
     return ElicitConfig(**kwargs, generation=GenerationConfig(**gen))
 
 
-def _rows(db, where: str = "", params: list | None = None) -> list[tuple]:
+def _rows(db: Db, where: str = "", params: list | None = None) -> list[tuple]:
     if not db_path(db).exists():
         return []
     # A read-write connection, not read_only: DuckDB refuses a read-only connection to a file
@@ -95,7 +95,7 @@ def past_runs(
     return [_past(row, live) for row in _rows(db)[:limit]]
 
 
-def load_config(run_id: str, db=None) -> ElicitConfig:
+def load_config(run_id: str, db: Db = None) -> ElicitConfig:
     """The config of run `run_id`; UserError when there is no such run."""
     rows = _rows(db, "AND run_id = ?", [run_id])
     if not rows:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from univar.elicit.settings import ElicitConfig
 from univar.errors import UserError
-from univar.paths import db_path
+from univar.paths import Db, db_path
 
 LIVE = ("starting", "running")
 KEEP_FINISHED = 50  # finished jobs remembered in memory; the database keeps them all
@@ -48,7 +48,7 @@ _COUNTS = ("total", "done", "cached", "failed", "tokens")
 class Job:
     """One elicitation job: its configs, a thread, live progress, and the runs' summaries."""
 
-    def __init__(self, configs: Sequence[ElicitConfig], db, questions=None):
+    def __init__(self, configs: Sequence[ElicitConfig], db: Db, questions=None):
         self.job_id = uuid.uuid4().hex[:12]
         self.db = str(db_path(db).resolve())
         self.configs = tuple(configs)
@@ -158,7 +158,7 @@ def _overlap(job: Job, configs: Sequence[ElicitConfig]) -> bool:
     return any((c.dataset, c.model) in mine for c in configs)
 
 
-def check(configs: Sequence[ElicitConfig], db=None, *, questions=None, api_keys=None) -> list:
+def check(configs: Sequence[ElicitConfig], db: Db = None, *, questions=None, api_keys=None) -> list:
     """Every check before a job starts; returns the plans. Writes nothing.
 
     Input checks are the engine's (`plan`). A model with requests to send then gets one cheap
@@ -184,7 +184,7 @@ def check(configs: Sequence[ElicitConfig], db=None, *, questions=None, api_keys=
 
 def start(
     configs: ElicitConfig | Sequence[ElicitConfig],
-    db=None,
+    db: Db = None,
     *,
     questions=None,
     api_keys: Mapping[str, str] | None = None,
@@ -245,7 +245,7 @@ def get(job_id: str) -> Job | None:
         return _JOBS.get(job_id)
 
 
-def list_jobs(db=None, *, live_only: bool = False) -> list[Job]:
+def list_jobs(db: Db = None, *, live_only: bool = False) -> list[Job]:
     """This process's jobs on database `db`, newest first."""
     db_file = str(db_path(db).resolve())
     with _LOCK:
@@ -261,12 +261,12 @@ def cancel(job_id: str) -> bool:
     return True
 
 
-def live_run_models(db=None) -> set[tuple[str, str]]:
+def live_run_models(db: Db = None) -> set[tuple[str, str]]:
     """(dataset, model) pairs a live job of this process is working on."""
     return {(c.dataset, c.model) for j in list_jobs(db, live_only=True) for c in j.configs}
 
 
-def restart(run_id: str, db=None, *, api_keys=None, preflight: bool = True) -> Job:
+def restart(run_id: str, db: Db = None, *, api_keys=None, preflight: bool = True) -> Job:
     """Start a stored run's config again: 'resume' for a stopped run, 'run again' for a done one.
 
     The engine skips answers already stored, so resuming asks only for what is missing.

@@ -19,7 +19,7 @@ from univar.errors import UserError
 from univar.llm.client import Request, import_litellm
 from univar.llm.endpoints import check_reachable
 from univar.llm.request_cache import load_done_qa, load_ok_replies
-from univar.paths import db_path
+from univar.paths import Db, db_path
 from univar.store.datasets import check_dataset_name
 
 
@@ -119,7 +119,7 @@ def answer_request(config: ElicitConfig, question: str, sample: int) -> Request:
     return Request("answer", config.model, config.api_base, messages, params, sample)
 
 
-def _resolve(config: ElicitConfig, db, questions) -> dict[str, Question]:
+def _resolve(config: ElicitConfig, db: Db, questions) -> dict[str, Question]:
     known = {q.question_id: q for q in (questions if questions is not None else read_bank())}
     missing = [qid for qid in config.question_ids if qid not in known]
     if missing and db_path(db).exists():  # questions stored earlier (imports, older files)
@@ -136,7 +136,7 @@ def _resolve(config: ElicitConfig, db, questions) -> dict[str, Question]:
     return {qid: known[qid] for qid in config.question_ids}
 
 
-def _check_dataset_settings(config: ElicitConfig, db) -> None:
+def _check_dataset_settings(config: ElicitConfig, db: Db) -> None:
     """A dataset holds one answer per (model, language, question, sample): answers made with
     other generation settings would be mixed in silently, so that is refused."""
     if not db_path(db).exists():
@@ -154,7 +154,7 @@ def _check_dataset_settings(config: ElicitConfig, db) -> None:
                 )
 
 
-def prepare(config: ElicitConfig, db, questions=None, *, reach: bool = True):
+def prepare(config: ElicitConfig, db: Db, questions=None, *, reach: bool = True):
     """Every check on the job's input; returns its questions by id. Writes nothing."""
     registry.check_model_string(config.model)
     check_dataset_name(config.dataset)  # the rule imports and renames follow
@@ -177,7 +177,7 @@ def _estimate(text_chars: int) -> int:
     return text_chars // 4 + 8  # ~4 characters a token, plus the chat template's few
 
 
-def plan(config: ElicitConfig, db=None, *, questions=None) -> Plan:
+def plan(config: ElicitConfig, db: Db = None, *, questions=None) -> Plan:
     """Counts for the job as it would run now; reads the store, writes nothing."""
     qs = prepare(config, db, questions, reach=False)
     t_model, t_base = translation.translator_of(

@@ -28,6 +28,7 @@ from univar.llm import keys as keyring
 from univar.llm.client import Request, RetryPolicy, run_blocking
 from univar.llm.endpoints import check_reachable
 from univar.llm.request_cache import CachedAsker
+from univar.paths import Db
 
 SCALE = (
     "Not like me at all",
@@ -175,7 +176,7 @@ FROM keyed GROUP BY value_code ORDER BY value_code
 """
 
 
-def score(db, instrument: str, model: str, language: str, run_id: str | None = None):
+def score(db: Db, instrument: str, model: str, language: str, run_id: str | None = None):
     """(Re)compute and store one respondent's value scores; returns them as a data frame."""
     params = {"instrument": instrument, "model": model, "language": language, "run_id": run_id}
     with store.transaction(db) as con:
@@ -191,7 +192,7 @@ def score(db, instrument: str, model: str, language: str, run_id: str | None = N
         ).df()
 
 
-def record(db, instrument: str, model: str, language: str, answers, run_id=None) -> int:
+def record(db: Db, instrument: str, model: str, language: str, answers, run_id=None) -> int:
     """Store answers [(item_id, sample, raw_answer, request_key)], parsing each one; returns
     how many got a rating. `answers` may carry a 5th element: extra labels for parsing."""
     rows = []
@@ -206,7 +207,7 @@ def record(db, instrument: str, model: str, language: str, answers, run_id=None)
     return sum(r[6] is not None for r in rows)
 
 
-def survey_items(db, instrument: str):
+def survey_items(db: Db, instrument: str):
     """The items a survey asks: one row per item with text, in item order."""
     if instrument not in SURVEY_INSTRUMENTS:
         raise UserError(
@@ -262,7 +263,7 @@ class _Asker(CachedAsker):
     """The engine's pieces (cache, one concurrency cap, retries, one writer) and the survey's
     own translation of items and scale."""
 
-    def __init__(self, cfg: SurveyConfig, db, run_id: str, api_key: str | None):
+    def __init__(self, cfg: SurveyConfig, db: Db, run_id: str, api_key: str | None):
         self.cfg = cfg
         self.translator = translation.translator_of(
             cfg.model, cfg.api_base, cfg.translator, cfg.translator_api_base
@@ -311,7 +312,7 @@ class _Asker(CachedAsker):
         return list(await asyncio.gather(*jobs))
 
 
-def run(cfg: SurveyConfig, db=None, *, api_key: str | None = None, progress=None):
+def run(cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progress=None):
     """Ask, parse, store and score every language of `cfg`; returns the scores of all of them.
 
     progress(language, answered_items, total_items) is called after each language."""
@@ -353,7 +354,7 @@ def run(cfg: SurveyConfig, db=None, *, api_key: str | None = None, progress=None
     )
 
 
-def survey_profile(db=None, identities=None, instrument: str | None = None):
+def survey_profile(db: Db = None, identities=None, instrument: str | None = None):
     """identity, instrument, value_code, value_name, angle, raw_mean, centred, n_items of
     stored surveys, in circle order."""
     return store.query_df(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from univar.catalog import registry
 from univar.llm.client import Request
+from univar.paths import Db
 
 PROMPT = (
     "Translate the following text from {source} to {target}. "
@@ -64,7 +65,7 @@ def translate_texts(
     *,
     model: str,
     api_base: str | None = None,
-    db=None,
+    db: Db = None,
     api_key: str | None = None,
     concurrency: int = 4,
     progress=None,

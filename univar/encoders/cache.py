@@ -13,12 +13,13 @@ import numpy as np
 from univar import store
 from univar.encoders.base import Encoder, qa_text, text_hash
 from univar.encoders.loading import load_encoder
+from univar.paths import Db
 
 WRITE_CHUNK = 1024  # texts per encode+store round: a crash loses at most one chunk
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def cached_vectors(db, encoder_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+def cached_vectors(db: Db, encoder_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Vectors already in the store for these text hashes."""
     if not hashes:
         return {}
@@ -40,7 +41,7 @@ def cached_vectors(db, encoder_id: str, hashes: Sequence[str]) -> dict[str, np.n
     return dict(zip(keys, mat, strict=True))
 
 
-def _save(db, encoder_id: str, hashes: list[str], vecs: np.ndarray) -> None:
+def _save(db: Db, encoder_id: str, hashes: list[str], vecs: np.ndarray) -> None:
     import pyarrow as pa
 
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
@@ -62,7 +63,7 @@ def _save(db, encoder_id: str, hashes: list[str], vecs: np.ndarray) -> None:
 def embed_texts(
     texts: Sequence[str],
     encoder: Encoder,
-    db=None,
+    db: Db = None,
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
@@ -110,7 +111,7 @@ _QA_COLUMNS = (
 )
 
 
-def qa_frame(db=None, datasets: Sequence[str] | None = None):
+def qa_frame(db: Db = None, datasets: Sequence[str] | None = None):
     """QA rows (of some datasets, or all) with the text they are embedded as."""
     if datasets:
         sql = f"SELECT {_QA_COLUMNS} FROM qa WHERE dataset IN (SELECT unnest(?)) ORDER BY qa_id"
@@ -125,7 +126,7 @@ def qa_frame(db=None, datasets: Sequence[str] | None = None):
 
 
 def embed_qa(
-    db=None,
+    db: Db = None,
     encoder: Encoder | None = None,
     *,
     datasets: Sequence[str] | None = None,

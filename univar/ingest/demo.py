@@ -20,7 +20,7 @@ from univar.analysis.projection import ProjectionConfig
 from univar.catalog import instruments
 from univar.config import stable_hash
 from univar.errors import UserError
-from univar.paths import DATA_DIR
+from univar.paths import DATA_DIR, Db
 
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_DATASET = "demo"
@@ -39,7 +39,7 @@ _QA_COLUMNS = (
 
 
 def export_demo(
-    db=None,
+    db: Db = None,
     out_dir: str | Path = DEMO_DIR,
     datasets: Sequence[str] | None = None,
     *,
@@ -110,7 +110,7 @@ def available(demo_dir: str | Path = DEMO_DIR) -> bool:
     return all((Path(demo_dir) / f).exists() for f in (QA_FILE, PROVENANCE_FILE))
 
 
-def load_demo(db=None, demo_dir: str | Path = DEMO_DIR, *, replace: bool = False) -> int:
+def load_demo(db: Db = None, demo_dir: str | Path = DEMO_DIR, *, replace: bool = False) -> int:
     """Load the demo files as dataset 'demo' (kind 'demo'); returns the QA pairs loaded."""
     import pandas as pd
 
@@ -151,7 +151,7 @@ def load_demo(db=None, demo_dir: str | Path = DEMO_DIR, *, replace: bool = False
     return len(qa)
 
 
-def _load_survey(db, path: Path) -> None:
+def _load_survey(db: Db, path: Path) -> None:
     """The shipped survey answers, scored here: scoring lives in one place, survey.score."""
     from univar.elicit import survey
 
@@ -169,7 +169,7 @@ def _load_survey(db, path: Path) -> None:
         survey.score(db, instrument, model, language)
 
 
-def _load_map(db, path: Path, id_map: dict, provenance: dict) -> None:
+def _load_map(db: Db, path: Path, id_map: dict, provenance: dict) -> None:
     """Store the shipped map under the key the app will ask for: no UMAP on first start."""
     import pandas as pd
 
@@ -187,7 +187,7 @@ def _describe(provenance: dict) -> str:
     )
 
 
-def seed_if_empty(db=None, demo_dir: str | Path | None = None) -> bool:
+def seed_if_empty(db: Db = None, demo_dir: str | Path | None = None) -> bool:
     """On a database without QA pairs, load the shipped demo; True when it did."""
     demo_dir = demo_dir or DEMO_DIR
     n = store.query_df("SELECT count(*) AS n FROM qa_pairs", path=db)["n"].iloc[0]

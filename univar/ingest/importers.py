@@ -22,6 +22,7 @@ from univar.elicit import translation
 from univar.errors import UserError
 from univar.ingest.csvfile import max_upload_bytes, too_big
 from univar.ingest.validate import Validation, needs_translation, validate_bytes
+from univar.paths import Db
 from univar.store.datasets import NAME_MAX, check_dataset_name, existing_datasets
 
 FORMATS = ("csv", "univar-paper", "pvq-rr", "valueprism")
@@ -60,7 +61,7 @@ def _question_id(row: dict, bank: dict[str, str]) -> str:
 
 def import_validation(
     v: Validation,
-    db=None,
+    db: Db = None,
     *,
     dataset: str,
     kind: str = "upload",
@@ -185,7 +186,7 @@ def validate_files(
 def import_files(
     fmt: str,
     paths: Sequence[str | Path],
-    db=None,
+    db: Db = None,
     *,
     dataset: str | None = None,
     model: str | None = None,
@@ -215,7 +216,7 @@ def import_files(
     )
 
 
-def _import_instrument(fmt: str, paths: list[Path], db, dataset: str | None) -> ImportResult:
+def _import_instrument(fmt: str, paths: list[Path], db: Db, dataset: str | None) -> ImportResult:
     if len(paths) != 1:
         raise UserError(f"--format {fmt} takes one file")
     from univar.catalog import instruments
@@ -231,7 +232,9 @@ def _import_instrument(fmt: str, paths: list[Path], db, dataset: str | None) -> 
 # --- translation -----------------------------------------------------------------------------
 
 
-def llm_translator(model: str, api_base: str | None = None, db=None, progress=None) -> Translator:
+def llm_translator(
+    model: str, api_base: str | None = None, db: Db = None, progress=None
+) -> Translator:
     """Translate non-English rows to English through the elicitation engine's translator
     (the same prompt and request cache), one language at a time."""
     from univar.llm.endpoints import check_reachable

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from univar import ids, store
 from univar.errors import UserError
+from univar.paths import Db
 
 VALUE_FULCRA_SOURCE = "microsoft/ValueCompass Value_FULCRA/data/trustworthy_data.jsonl (MIT)"
 
@@ -26,7 +27,7 @@ def parse_value_fulcra_line(line: str, lineno: int) -> tuple[str, str, str]:
     return model.strip(), question.strip(), answer.strip()
 
 
-def load_value_fulcra(path, db=None, dataset: str = "value_fulcra") -> int:
+def load_value_fulcra(path, db: Db = None, dataset: str = "value_fulcra") -> int:
     """Import Value FULCRA dialogues as English QA pairs; returns rows imported (idempotent)."""
     path = Path(path)
     if not path.is_file():

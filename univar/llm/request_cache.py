@@ -18,6 +18,7 @@ import time
 
 from univar import store
 from univar.llm.client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
+from univar.paths import Db
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Writer(threading.Thread):
 
     idle_s, hold_s, pause_s = 0.5, 2.0, 0.1
 
-    def __init__(self, db, batch: int = 256):
+    def __init__(self, db: Db, batch: int = 256):
         super().__init__(name="univar-writer", daemon=True)
         self.db, self.batch = db, batch
         self.q: queue.Queue = queue.Queue()
@@ -238,7 +239,7 @@ class CachedAsker:
 
     def __init__(
         self,
-        db,
+        db: Db,
         models,
         run_id: str,
         *,

@@ -22,6 +22,7 @@ from univar import __version__
 from univar.elicit import survey
 from univar.errors import UserError
 from univar.figures import compare_charts
+from univar.paths import Db
 
 SECTIONS = ("Value map", "Distances", "Value profiles")
 _STYLE = """
@@ -193,7 +194,7 @@ class Chart:
     title: str
 
 
-def map_chart(db, encoder, selection, config, color_by: str = "language") -> Chart:
+def map_chart(db: Db, encoder, selection, config, color_by: str = "language") -> Chart:
     """The value map of the Value map page."""
     from univar.analysis import mapdata
     from univar.figures import value_map
@@ -203,7 +204,9 @@ def map_chart(db, encoder, selection, config, color_by: str = "language") -> Cha
     return Chart(value_map.value_map_figure(points, color_by), data, "Value map")
 
 
-def distance_chart(db, encoder, selection, by: str = "language", metric: str = "cosine") -> Chart:
+def distance_chart(
+    db: Db, encoder, selection, by: str = "language", metric: str = "cosine"
+) -> Chart:
     """The clustered distance heatmap between languages, models or identities."""
     from univar.analysis import distances
 
@@ -221,7 +224,7 @@ def distance_chart(db, encoder, selection, by: str = "language", metric: str = "
     return Chart(fig, data, "Distances")
 
 
-def profile_chart(db, selection, instrument: str | None = None) -> Chart:
+def profile_chart(db: Db, selection, instrument: str | None = None) -> Chart:
     """Survey value profiles (centred scores) of the selected model$language identities."""
     from univar.figures import overlay_charts
 
@@ -236,7 +239,7 @@ def profile_chart(db, selection, instrument: str | None = None) -> Chart:
 
 
 def collect(
-    db,
+    db: Db,
     encoder,
     selection,
     config,

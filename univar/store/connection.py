@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from univar.paths import db_path
+from univar.paths import Db, db_path
 from univar.store.schema import StoreError, migrate
 
 _LOCK_WORDS = ("lock", "Conflicting lock", "Could not set lock")
@@ -72,7 +72,7 @@ def _open(path: Path, read_only: bool, wait_s: float) -> tuple[duckdb.DuckDBPyCo
 
 @contextlib.contextmanager
 def connect(
-    path: str | Path | None = None, *, read_only: bool = False, wait_s: float = 60.0
+    path: Db = None, *, read_only: bool = False, wait_s: float = 60.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the store for one operation; creates and migrates it on first use."""
     path = db_path(path).resolve()
@@ -89,7 +89,7 @@ def connect(
         con.close()
 
 
-def write_lock(path: str | Path | None = None) -> threading.RLock:
+def write_lock(path: Db = None) -> threading.RLock:
     """This process's lock on one file's write transactions. Threads share one DuckDB
     instance per file, whose optimistic transactions fail when two write the same rows
     ('Conflict on update', or 'duplicate key' at COMMIT): two app sessions eliciting one
@@ -107,7 +107,7 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def transaction(path: str | Path | None = None, **kw) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(path: Db = None, **kw) -> Iterator[duckdb.DuckDBPyConnection]:
     """All or nothing: commits when the block ends, rolls back on any exception."""
     with connect(path, **kw) as con, write_lock(path):
         con.execute("BEGIN TRANSACTION")
@@ -119,13 +119,13 @@ def transaction(path: str | Path | None = None, **kw) -> Iterator[duckdb.DuckDBP
         con.execute("COMMIT")
 
 
-def query_df(sql: str, params: list | tuple | dict | None = None, path=None):
+def query_df(sql: str, params: list | tuple | dict | None = None, path: Db = None):
     """Run one SELECT and return a pandas DataFrame."""
     with connect(path) as con:
         return con.execute(sql, params or []).df()
 
 
-def schema_version(path=None) -> int:
+def schema_version(path: Db = None) -> int:
     with connect(path) as con:
         return int(
             con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0]

@@ -11,7 +11,7 @@ import re
 
 from univar import store
 from univar.errors import UserError
-from univar.paths import db_path
+from univar.paths import Db, db_path
 
 NAME_MAX = 64
 
@@ -40,7 +40,7 @@ def check_dataset_name(name: str | None) -> str:
     return name
 
 
-def existing_datasets(db=None) -> set[str]:
+def existing_datasets(db: Db = None) -> set[str]:
     """Dataset names in the store; an absent file has none (and is not created here)."""
     path = db_path(db)
     if not path.exists():
@@ -57,7 +57,7 @@ UPLOAD_KINDS = ("upload",)  # drawn in their own style on the value map
 COLUMNS = ("dataset", "kind", "rows", "models", "languages", "description", "created_at")
 
 
-def list_datasets(db=None):
+def list_datasets(db: Db = None):
     """One row per dataset: dataset, kind, rows, models, languages, description, created_at."""
     if not db_path(db).exists():  # looking must not create an empty database
         import pandas as pd
@@ -81,7 +81,7 @@ def list_datasets(db=None):
     )
 
 
-def uploaded(db=None) -> list[str]:
+def uploaded(db: Db = None) -> list[str]:
     """Names of the datasets users uploaded (the value map draws them apart)."""
     if not db_path(db).exists():
         return []
@@ -103,7 +103,7 @@ def _exists(con, name: str) -> bool:
     )
 
 
-def rename_dataset(old: str, new: str, db=None) -> None:
+def rename_dataset(old: str, new: str, db: Db = None) -> None:
     """Rename in one transaction. QA ids stay as they are: cached maps keep their points."""
     new = check_dataset_name(new)
     if new == old:
@@ -118,7 +118,7 @@ def rename_dataset(old: str, new: str, db=None) -> None:
         con.execute("UPDATE questions SET source = ? WHERE source = ?", [new, old])
 
 
-def delete_dataset(name: str, db=None) -> dict[str, int]:
+def delete_dataset(name: str, db: Db = None) -> dict[str, int]:
     """Delete a dataset and what hangs off it, in one transaction; returns counts removed."""
     with store.transaction(db) as con:
         if not _exists(con, name):

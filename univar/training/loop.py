@@ -20,6 +20,7 @@ from univar import encoders, store
 from univar.config import stable_hash
 from univar.encoders import trained
 from univar.errors import UserError
+from univar.paths import Db
 from univar.training import modules
 from univar.training.distributed import Dist
 from univar.training.losses import contrastive_loss
@@ -29,7 +30,7 @@ CHECKPOINT = "checkpoint.pt"
 CURVE_FILE = "loss_curve.json"
 
 
-def _training_frame(cfg, db):
+def _training_frame(cfg, db: Db):
     frame = encoders.qa_frame(db, cfg.datasets or None)
     if cfg.datasets:
         missing = sorted(set(cfg.datasets) - set(frame["dataset"]))
@@ -43,7 +44,7 @@ def _training_frame(cfg, db):
     return frame
 
 
-def _build(cfg, frame, db, dist, report):
+def _build(cfg, frame, db: Db, dist, report):
     """(module whose weights are saved, forward: views -> unit vectors)."""
     import torch
 
@@ -158,7 +159,7 @@ class _Steps:
         (self.path.parent / CURVE_FILE).write_text(json.dumps(self.curve), encoding="utf-8")
 
 
-def run(cfg, out: Path, db, dist: Dist, *, resume, progress, should_stop, show_bar) -> dict:
+def run(cfg, out: Path, db: Db, dist: Dist, *, resume, progress, should_stop, show_bar) -> dict:
     import torch
 
     state = {"stage": "loading", "step": 0, "total": 0}
@@ -307,7 +308,7 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
     }
 
 
-def _record_start(cfg, out: Path, db) -> str:
+def _record_start(cfg, out: Path, db: Db) -> str:
     config = {**dataclasses.asdict(cfg), "out": str(out)}
     run_id = f"train-{stable_hash(config, 10)}-{uuid.uuid4().hex[:12]}"
     with store.connect(db) as con:
@@ -319,7 +320,7 @@ def _record_start(cfg, out: Path, db) -> str:
     return run_id
 
 
-def _record_end(run_id: str, status: str, counts: dict, db) -> None:
+def _record_end(run_id: str, status: str, counts: dict, db: Db) -> None:
     with store.connect(db) as con:
         con.execute(
             "UPDATE runs SET status = ?, counts = ?, finished_at = current_timestamp "

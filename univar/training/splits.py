@@ -9,11 +9,12 @@ import numpy as np
 from univar import store
 from univar.errors import UserError
 from univar.ids import digest
+from univar.paths import Db
 
 SPLITS = ("random", "question")
 
 
-def dataset_sizes(db=None) -> dict[str, int]:
+def dataset_sizes(db: Db = None) -> dict[str, int]:
     """Usable QA pairs per dataset."""
     with store.connect(db) as con:
         rows = con.execute(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from univar import encoders, paths
 from univar.errors import UserError
+from univar.paths import Db
 from univar.training import distributed
 from univar.training.loop import CHECKPOINT, CURVE_FILE
 from univar.training.sampler import steps_per_epoch
@@ -83,7 +84,7 @@ def check_out(out, resume: bool) -> Path:
 def train(
     cfg: TrainConfig,
     out,
-    db=None,
+    db: Db = None,
     *,
     resume: bool = False,
     progress: Progress | None = None,
@@ -110,7 +111,7 @@ def train(
 class TrainJob:
     """A training run in a background thread, for the page: poll `snapshot()`, `stop()` it."""
 
-    def __init__(self, cfg: TrainConfig, out, db=None, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, out, db: Db = None, resume: bool = False):
         import threading
 
         self.cfg, self.out, self.db, self.resume = cfg, Path(out), db, resume

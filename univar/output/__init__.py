@@ -1,0 +1,4 @@
+"""Output: figures and tables as files (PNG/SVG/PDF/HTML/CSV/Parquet) and the one-click report.
+
+May import: figures, analysis, elicit (survey profiles), store, paths, config, errors.
+"""
