@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import current_db, current_encoder, plain
+from univar import ids
 from univar.analysis import distances, mapdata, overlays
 from univar.catalog.registry import BY_CODE, model_label
 from univar.elicit import survey
@@ -42,7 +43,12 @@ def label(by: str):
         return lambda c: BY_CODE[c].name if c in BY_CODE else c
     if by == "model":
         return model_label
-    return lambda ident: f"{model_label(ident.split('$')[0])}${ident.split('$')[-1]}"
+    return identity_label
+
+
+def identity_label(ident: str) -> str:
+    model, language = ids.parse_identity(ident)
+    return ids.identity(model_label(model), language)
 
 
 def distances_tab() -> str:

@@ -11,7 +11,9 @@ from streamlit.errors import StreamlitAPIException
 
 from pages._shared import plain
 from univar.catalog import instruments, questions, registry
+from univar.config import field_default
 from univar.elicit import engine, history, jobs
+from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
 from univar.llm import local_server
 from univar.llm.endpoints import check_connection
@@ -340,11 +342,24 @@ except UserError as exc:
     st.error(plain(exc))
     qs = []
 cols = st.columns(5)
-samples = cols[0].number_input("Samples per question", 1, 100, 1, key="el_samples")
-temperature = cols[1].slider("Temperature", 0.0, 2.0, 0.7, 0.05, key="el_temperature")
-max_tokens = cols[2].number_input("Max new tokens", 1, 4096, 128, key="el_max_tokens")
-concurrency = cols[3].number_input("Concurrency", 1, 64, 8, key="el_concurrency")
-dataset = cols[4].text_input("Dataset", "elicited", key="el_dataset")
+samples = cols[0].number_input(
+    "Samples per question", 1, 100, field_default(ElicitConfig, "samples"), key="el_samples"
+)
+temperature = cols[1].slider(
+    "Temperature",
+    0.0,
+    2.0,
+    field_default(GenerationConfig, "temperature"),
+    0.05,
+    key="el_temperature",
+)
+max_tokens = cols[2].number_input(
+    "Max new tokens", 1, 4096, field_default(GenerationConfig, "max_tokens"), key="el_max_tokens"
+)
+concurrency = cols[3].number_input(
+    "Concurrency", 1, 64, field_default(ElicitConfig, "concurrency"), key="el_concurrency"
+)
+dataset = cols[4].text_input("Dataset", field_default(ElicitConfig, "dataset"), key="el_dataset")
 
 st.subheader("3 · Before running")
 configs, plans = [], []

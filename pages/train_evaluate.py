@@ -10,6 +10,7 @@ import streamlit as st
 from pages._shared import current_db, plain
 from univar import encoders, hardware
 from univar.analysis import evaluation
+from univar.config import field_default
 from univar.errors import UserError
 from univar.figures import training_charts
 from univar.training import settings, splits, train
@@ -39,18 +40,27 @@ def hardware_notice() -> dict:
     return info
 
 
+def train_default(name: str):
+    return field_default(settings.TrainConfig, name)
+
+
 def training_form(sizes: dict, info: dict) -> None:
     datasets = st.multiselect("Train on", list(sizes), default=list(sizes), key="te_datasets")
     mode = st.radio("Mode", list(MODES), format_func=MODES.get, horizontal=True, key="te_mode")
     a, b, c, d = st.columns(4)
-    lam = a.number_input("λ (most QAs per view)", 1, 80, 5, key="te_lambda")
+    lam = a.number_input("λ (most QAs per view)", 1, 80, train_default("lam"), key="te_lambda")
     epochs = b.number_input(
         "Epochs", 0.1, 500.0, settings.DEFAULT_EPOCHS[mode], key=f"te_ep_{mode}"
     )
-    batch = c.number_input("Views per step", 4, 512, 32, step=2, key="te_batch")
-    temperature = d.number_input("Temperature", 0.01, 1.0, 0.05, format="%.3f", key="te_temp")
+    batch = c.number_input(
+        "Views per step", 4, 512, train_default("batch_size"), step=2, key="te_batch"
+    )
+    temperature = d.number_input(
+        "Temperature", 0.01, 1.0, train_default("temperature"), format="%.3f", key="te_temp"
+    )
     hold_out = st.checkbox(
-        "Hold out 20% of the questions, so Evaluate (question split) measures unseen ones",
+        f"Hold out {train_default('holdout_fraction'):.0%} of the questions, so Evaluate "
+        "(question split) measures unseen ones",
         value=True,
         key="te_hold_out",
     )
@@ -157,16 +167,23 @@ def evaluation_panel(sizes: dict) -> None:
         )
         extra = st.text_input("Another encoder (path or name)", key="te_extra")
         a, b, c, d = st.columns(4)
+        split_default = field_default(splits.Split, "kind")
         split = a.radio(
             "Split",
-            ["question", "random"],
+            # the default first: it is the stricter one, and reads as the one to pick
+            [split_default, *(s for s in splits.SPLITS if s != split_default)],
             horizontal=True,
             key="te_split",
             help="question: test questions never seen in training (stricter); "
             "random: per-QA, as in the paper",
         )
-        target = b.selectbox("Predict", list(evaluation.TARGETS), key="te_target")
-        k = c.number_input("k (neighbours)", 1, 500, 50, key="te_k")
+        target = b.selectbox(
+            "Predict",
+            list(evaluation.TARGETS),
+            index=evaluation.TARGETS.index(evaluation.DEFAULT_TARGET),
+            key="te_target",
+        )
+        k = c.number_input("k (neighbours)", 1, 500, evaluation.DEFAULT_K, key="te_k")
         datasets = d.multiselect("Datasets", list(sizes), default=list(sizes), key="te_eval_data")
         go = st.form_submit_button("Evaluate", type="primary", key="te_evaluate")
     if go:

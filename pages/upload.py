@@ -59,7 +59,7 @@ def import_and_embed(v, name, accept, translate_with, embed_now) -> None:
             db,
             encoder,
             datasets=[result.dataset],
-            progress=lambda done, total: bar.progress(done / max(total, 1)),
+            progress=lambda done, total, message="": bar.progress(done / max(total, 1)),
         )
         bar.progress(1.0, text=f"Embedded with {encoder.id}: your data is on the value map.")
 

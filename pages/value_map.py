@@ -7,8 +7,9 @@ import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder, plain
+from univar import ids
 from univar.analysis import distances, mapdata, overlays
-from univar.analysis.projection import ProjectionConfig
+from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
 from univar.catalog import instruments
 from univar.catalog.registry import BY_CODE, model_label
 from univar.elicit import survey
@@ -78,7 +79,7 @@ def build_map(selection, config) -> None:
             encoder,
             selection,
             config,
-            progress=lambda text, done: bar.progress(done, text=text),
+            progress=lambda done, total, message="": bar.progress(done / total, text=message),
         )
         box.update(label="Map ready", state="complete", expanded=False)
 
@@ -169,21 +170,30 @@ if overlays.instruments_with_qas(db):
     )
 
 with st.expander("Projection settings"):
+    defaults = ProjectionConfig()
     a, b, c, d, e = st.columns(5)
     method = a.radio(
         "Method",
-        ["umap", "pca"],
+        list(METHODS),
+        index=METHODS.index(defaults.method),
         format_func=str.upper,
         horizontal=True,
         key="map_method",
         help="UMAP keeps neighbourhoods (the paper's map); PCA is instant.",
     )
-    n_neighbors = b.slider("UMAP neighbours", 2, 200, 15, disabled=method != "umap")
-    min_dist = c.slider("UMAP min. distance", 0.0, 1.0, 0.1, 0.05, disabled=method != "umap")
-    metric = d.selectbox(
-        "Metric", ["cosine", "euclidean", "manhattan", "correlation"], disabled=method != "umap"
+    n_neighbors = b.slider(
+        "UMAP neighbours", 2, 200, defaults.n_neighbors, disabled=method != "umap"
     )
-    seed = e.number_input("Seed", 0, 2**31 - 1, 42, step=1)
+    min_dist = c.slider(
+        "UMAP min. distance", 0.0, 1.0, defaults.min_dist, 0.05, disabled=method != "umap"
+    )
+    metric = d.selectbox(
+        "Metric",
+        list(METRICS),
+        index=METRICS.index(defaults.metric),
+        disabled=method != "umap",
+    )
+    seed = e.number_input("Seed", 0, 2**31 - 1, defaults.seed, step=1)
 
 try:
     selection = mapdata.Selection(tuple(models), tuple(languages), datasets)
@@ -239,7 +249,7 @@ who = st.selectbox("Model$language", distances.identities(points), key="map_prof
 profile_left, profile_right = st.columns(2)
 profile = survey.survey_profile(db, [who])
 if profile.empty:
-    model, _, language = who.rpartition("$")
+    model, language = ids.parse_identity(who)
     profile_left.info(
         f"No survey of {who} yet: `python -m univar survey --model {model} --languages "
         f"{language}` scores its 19 Schwartz values."

@@ -66,7 +66,7 @@ def test_chunks_are_whole_batches_of_the_longest_texts_first(tmp_db, monkeypatch
     fake, seen = Fake(), []
     texts = [f"t{'x' * (i % 7)}{i}" for i in range(11)]
     vecs = encoders.embed_texts(
-        texts, fake, tmp_db, batch_size=2, progress=lambda d, t: seen.append(d)
+        texts, fake, tmp_db, batch_size=2, progress=lambda d, t, m="": seen.append(d)
     )
     assert [len(b) for b in fake.batches] == [4, 4, 3]  # 5 rounded down to whole batches of 2
     lengths = [len(t) for b in fake.batches for t in b]

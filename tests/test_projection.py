@@ -90,7 +90,9 @@ def test_new_settings_or_selection_recompute_but_reuse_vectors(db, ids):
 
 def test_progress_reports_embedding_then_projection(db, ids):
     seen = []
-    projection.project(db, HashEncoder(), ids, PCA, progress=lambda m, f: seen.append((m, f)))
+    projection.project(
+        db, HashEncoder(), ids, PCA, progress=lambda d, t, m="": seen.append((m, d / t))
+    )
     assert seen[0][1] == 0.0 and seen[-1] == ("Map ready", 1.0)
     assert any("Embedding" in m for m, _ in seen) and any("PCA" in m for m, _ in seen)
     assert [f for _, f in seen] == sorted(f for _, f in seen)

@@ -26,7 +26,7 @@ def clean_env(monkeypatch):
 
 
 def test_lookup_order_explicit_then_environment_then_secrets_file(clean_env, tmp_path):
-    toml = tmp_path / "keyring.toml"
+    toml = tmp_path / "secrets.toml"
     toml.write_text(
         'OPENAI_API_KEY = "from-file-openai"\n[keys]\nANTHROPIC_API_KEY = "from-file-ant"\n'
     )
@@ -43,18 +43,18 @@ def test_lookup_order_explicit_then_environment_then_secrets_file(clean_env, tmp
 
 
 def test_a_broken_secrets_file_supplies_nothing_and_says_nothing(clean_env, tmp_path):
-    toml = tmp_path / "keyring.toml"
+    toml = tmp_path / "secrets.toml"
     toml.write_text('OPENAI_API_KEY = "sk-unterminated\n')
     assert keyring.resolve_api_key("openai/x", secrets_path=toml) is None
     assert keyring.present_keys(toml) == {}
 
 
 def test_present_keys_names_providers_never_values(clean_env, tmp_path):
-    toml = tmp_path / "keyring.toml"
+    toml = tmp_path / "secrets.toml"
     toml.write_text('GROQ_API_KEY = "gsk_abcdefghijklmnop"\n')
     clean_env.setenv("OPENAI_API_KEY", PLANTED)
     present = keyring.present_keys(toml)
-    assert present == {"openai": "environment", "groq": "keyring.toml"}
+    assert present == {"openai": "environment", "groq": "secrets.toml"}
     assert PLANTED not in repr(present)
     assert set(keyring.known_keys(toml)) == {PLANTED, "gsk_abcdefghijklmnop"}
 

@@ -199,7 +199,7 @@ def test_head_trains_saves_and_loads_as_an_encoder(small_db, tmp_path):
     (moved / "loss_curve.json").write_text("[]")
     assert encoders.load_trained(moved).id == enc.id  # the id follows the weights, not the path
     assert encoders.trained_id(moved) == enc.id  # and is known without loading the model
-    runs = store.store.query_df("SELECT kind, status FROM runs", path=small_db)
+    runs = store.query_df("SELECT kind, status FROM runs", path=small_db)
     assert runs.to_dict("records") == [{"kind": "train", "status": "done"}]
 
 

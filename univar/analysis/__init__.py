@@ -2,5 +2,5 @@
 LLM-identification evaluation, and the overlays queried from the store.
 
 Returns data frames and arrays, never figures. May import: training (its split rule), encoders,
-catalog, store, ids, paths, config, errors.
+catalog, store, ids, paths, config, errors, progress.
 """

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from univar import encoders, paths
+from univar import paths
+from univar.encoders import TRAINED_MARKER, embed_texts, load_encoder, qa_frame, resolve_name
 from univar.errors import UserError
 from univar.paths import Db
 from univar.training.splits import Split
@@ -29,6 +30,10 @@ TARGETS = ("identity", "model", "language")
 METHODS = ("knn", "linear")
 METRICS = ("euclidean", "cosine")
 TOP = (1, 5, 10)
+# The paper's setting; `evaluate`, the CLI and the page all start from it.
+DEFAULT_K = 50
+DEFAULT_METRIC = "euclidean"
+DEFAULT_TARGET = "identity"
 
 
 @dataclass
@@ -44,19 +49,19 @@ class EvalReport:
 def trained_dir(name: str) -> Path | None:
     """The directory of a trained univar encoder named by path (absolute or project-relative)."""
     for path in (Path(name), paths.PROJECT_ROOT / name):
-        if (path / encoders.TRAINED_MARKER).exists():
+        if (path / TRAINED_MARKER).exists():
             return path
     return None
 
 
 def _trained_meta(name: str) -> dict | None:
     path = trained_dir(name)
-    return json.loads((path / encoders.TRAINED_MARKER).read_text("utf-8")) if path else None
+    return json.loads((path / TRAINED_MARKER).read_text("utf-8")) if path else None
 
 
 def encoder_list(names: Sequence[str], tfidf: bool = True) -> list[str]:
     """The named encoders, each trained one's base after it, then TF-IDF; no repeats."""
-    names = list(names) or [encoders.resolve_name(None)]
+    names = list(names) or [resolve_name(None)]
     out: list[str] = []
     for name in names:
         out.append(name)
@@ -76,11 +81,11 @@ def _vectors(name: str, frame, train_mask: np.ndarray, db: Db, progress):
         vec = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=50000)
         vec.fit(frame["text"][train_mask])
         return vec.transform(frame["text"]), TFIDF
-    encoder = encoders.load_encoder(name)
+    encoder = load_encoder(name)
     if getattr(encoder, "base", None) is not None:  # a head: its base's vectors are cached
-        base = encoders.embed_texts(list(frame["text"]), encoder.base, db, progress=progress)
+        base = embed_texts(list(frame["text"]), encoder.base, db, progress=progress)
         return encoder.apply_head(base), encoder.id
-    vecs = encoders.embed_texts(list(frame["text"]), encoder, db, progress=progress)
+    vecs = embed_texts(list(frame["text"]), encoder, db, progress=progress)
     return vecs, encoder.id
 
 
@@ -103,7 +108,7 @@ def _classifier(method: str, k: int, metric: str, n_train: int, sparse: bool):
     return probe if sparse else make_pipeline(StandardScaler(), probe)
 
 
-def score(x, y, train_mask, method: str, k: int = 50, metric: str = "euclidean"):
+def score(x, y, train_mask, method: str, k: int = DEFAULT_K, metric: str = DEFAULT_METRIC):
     """(metrics in percent, top-1 predictions for the test rows) of one classifier."""
     import scipy.sparse as sp
     from sklearn.metrics import f1_score
@@ -137,9 +142,9 @@ def evaluate(
     split: str = "question",
     holdout_fraction: float = 0.2,
     seed: int = 0,
-    k: int = 50,
-    metric: str = "euclidean",
-    target: str = "identity",
+    k: int = DEFAULT_K,
+    metric: str = DEFAULT_METRIC,
+    target: str = DEFAULT_TARGET,
     datasets: Sequence[str] | None = None,
     tfidf: bool = True,
     methods: Sequence[str] = METHODS,
@@ -158,7 +163,7 @@ def evaluate(
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise UserError(f"methods must be knn and/or linear, got {list(methods)!r}")
-    frame = encoders.qa_frame(db, datasets)
+    frame = qa_frame(db, datasets)
     if frame.empty:
         raise UserError(
             "no QA pairs to evaluate on" + (f" in {list(datasets)}" if datasets else "")
@@ -170,7 +175,7 @@ def evaluate(
     names = encoder_list(encoders, tfidf)
     rows, preds = [], []
     for name in names:
-        step = (lambda d, t, n=name: progress(n, d, t)) if progress else None
+        step = (lambda d, t, message="", n=name: progress(n, d, t)) if progress else None
         x, encoder_id = _vectors(name, frame, ~test, db, step)
         for method in methods:
             row, pred = score(x, y, ~test, method, k, metric)
@@ -241,7 +246,7 @@ def to_json(report: EvalReport) -> str:
 
 def record_metrics(encoder_dir, report: EvalReport) -> None:
     """Write this report into a trained encoder's univar_encoder.json (its id stays the same)."""
-    marker = Path(encoder_dir) / encoders.TRAINED_MARKER
+    marker = Path(encoder_dir) / TRAINED_MARKER
     meta = json.loads(marker.read_text(encoding="utf-8"))
     key = f"{report.split.kind}-split/{report.target}/k={report.k}"
     meta.setdefault("metrics", {})[key] = json.loads(to_json(report))

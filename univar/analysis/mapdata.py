@@ -16,6 +16,7 @@ from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
 from univar.paths import Db, db_path
+from univar.progress import Progress
 
 HOVER_CHARS = 300  # the longest text a map point carries; the figure cuts further when large
 HOVER_BUDGET = 8_000_000  # characters of hover text in one figure, all points together
@@ -127,7 +128,7 @@ def map_points(
     selection: Selection,
     config: ProjectionConfig | None = None,
     *,
-    progress: projection.Progress | None = None,
+    progress: Progress | None = None,
 ):
     """One row per selected QA pair: its tags, its texts (cut to HOVER_CHARS) and x, y."""
     ids = selected_ids(db, selection)

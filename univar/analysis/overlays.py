@@ -12,7 +12,7 @@ the page never joins frames itself.
 
 from __future__ import annotations
 
-from univar import store
+from univar import ids, store
 from univar.catalog import instruments
 from univar.paths import Db
 
@@ -155,7 +155,7 @@ def survey_instruments(db: Db = None) -> list[str]:
 def survey_identities(db: Db = None, instrument: str | None = None) -> list[str]:
     """model$language of every stored survey, optionally of one instrument."""
     df = store.query_df(
-        "SELECT DISTINCT model || '$' || language AS identity FROM survey_scores"
+        f"SELECT DISTINCT {ids.identity_sql()} AS identity FROM survey_scores"
         " WHERE ? IS NULL OR instrument = ? ORDER BY identity",
         [instrument, instrument],
         path=db,

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,9 +21,9 @@ from univar import encoders, store
 from univar.config import check, stable_hash
 from univar.errors import UserError
 from univar.paths import Db
+from univar.progress import Progress
 
 ALGORITHM_VERSION = 1  # bump when a projector changes its output for the same settings
-Progress = Callable[[str, float], None]  # (what is happening, fraction done)
 METHODS = ("umap", "pca")
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
 
@@ -184,6 +184,7 @@ def project(
     """DataFrame(qa_id, x, y) for these QA pairs: from the cache, or embedded and projected.
 
     Only a cache miss touches the encoder's model (embedding what is not cached yet).
+    `progress` gets a fraction of 1.0 with what is happening; embedding takes the first 0.8.
     """
     import pandas as pd
 
@@ -196,18 +197,20 @@ def project(
         return hit
     texts = _qa_texts(db, ids)
 
-    def embed_progress(done: int, total: int) -> None:
+    def embed_progress(done: float, total: float, message: str = "") -> None:
         if progress:
-            progress(f"Embedding {done:,} of {total:,} new QA pairs", 0.8 * done / max(total, 1))
+            progress(
+                0.8 * done / max(total, 1), 1.0, f"Embedding {done:,} of {total:,} new QA pairs"
+            )
 
     vectors = encoders.embed_texts(texts, encoder, db, progress=embed_progress)
     if progress:
-        progress(f"Projecting {len(ids):,} points with {config.method.upper()}", 0.8)
+        progress(0.8, 1.0, f"Projecting {len(ids):,} points with {config.method.upper()}")
     started = time.perf_counter()
     coords = (projectors or PROJECTORS)[config.method].fit_transform(vectors, config)
     seconds = time.perf_counter() - started
     points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1]})
     save(db, projection_key(encoder.id, ids, config), encoder.id, config, points, seconds)
     if progress:
-        progress("Map ready", 1.0)
+        progress(1.0, 1.0, "Map ready")
     return points

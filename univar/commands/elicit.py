@@ -5,30 +5,68 @@ from __future__ import annotations
 import sys
 
 from univar.catalog import questions, registry
+from univar.config import field_default
 from univar.elicit.settings import ElicitConfig, GenerationConfig
 
 
 def add_arguments(p) -> None:
     g = GenerationConfig()
+
+    def default(name: str):
+        return field_default(ElicitConfig, name)
+
     p.add_argument("--model", required=True, help="litellm model string, e.g. openai/gpt-4o-mini")
-    p.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8010/v1")
+    p.add_argument(
+        "--api-base",
+        default=default("api_base"),
+        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8010/v1",
+    )
     p.add_argument("--languages", required=True, help="ISO 639-3 codes, e.g. eng,fra,zho")
     p.add_argument(
         "--questions",
         default="all",
         help="all, a number N (value-balanced), instrument:NAME (e.g. instrument:univar-portraits) or a CSV",
     )
-    p.add_argument("--samples", type=int, default=1, help="answers per question and language")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight per endpoint")
-    p.add_argument("--translator", help="litellm model that translates (default: --model)")
-    p.add_argument("--translator-api-base", help="endpoint of the translator model")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=default("samples"),
+        help="answers per question and language (default: %(default)s)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=default("concurrency"),
+        help="requests in flight per endpoint (default: %(default)s)",
+    )
+    p.add_argument(
+        "--translator",
+        default=default("translator"),
+        help="litellm model that translates (default: --model)",
+    )
+    p.add_argument(
+        "--translator-api-base",
+        default=default("translator_api_base"),
+        help="endpoint of the translator model",
+    )
     p.add_argument("--temperature", type=float, default=g.temperature)
     p.add_argument("--top-p", type=float, default=g.top_p)
     p.add_argument("--max-tokens", type=int, default=g.max_tokens, help="new tokens per answer")
-    p.add_argument("--system-prompt", default=None, help="default: none, as in the paper")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt")
-    p.add_argument("--max-retries", type=int, default=4)
-    p.add_argument("--dataset", default="elicited", help="dataset name the answers go into")
+    p.add_argument(
+        "--system-prompt", default=g.system_prompt, help="default: none, as in the paper"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=default("timeout_s"),
+        help="seconds per request attempt (default: %(default)s)",
+    )
+    p.add_argument("--max-retries", type=int, default=default("max_retries"))
+    p.add_argument(
+        "--dataset",
+        default=default("dataset"),
+        help="dataset name the answers go into (default: %(default)s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

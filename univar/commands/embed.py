@@ -27,7 +27,7 @@ def run(args) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     encoder = encoders.LazyEncoder(args.encoder, trust_remote_code=args.trust_remote_code)
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: float, total: float, message: str = "") -> None:
         if total:
             print(f"\rembedding {done:,}/{total:,} new texts", end="", file=sys.stderr, flush=True)
 

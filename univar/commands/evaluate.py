@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from univar.analysis import evaluation
+from univar.config import field_default
+from univar.training.splits import SPLITS, Split
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -14,11 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an encoder to measure (repeatable; default: the app's default encoder); "
         "a trained one brings its base along, and TF-IDF is always added",
     )
-    add_data_arguments(parser, split_default="question")
-    parser.add_argument("--k", type=int, default=50, help="neighbours for k-NN")
-    parser.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
-    parser.add_argument("--target", choices=("identity", "model", "language"), default="identity")
-    parser.add_argument("--method", choices=("knn", "linear"), action="append")
+    add_data_arguments(parser, Split, "kind")
+    parser.add_argument(
+        "--k",
+        type=int,
+        default=evaluation.DEFAULT_K,
+        help="neighbours for k-NN (default: %(default)s)",
+    )
+    parser.add_argument("--metric", choices=evaluation.METRICS, default=evaluation.DEFAULT_METRIC)
+    parser.add_argument("--target", choices=evaluation.TARGETS, default=evaluation.DEFAULT_TARGET)
+    parser.add_argument(
+        "--method", choices=evaluation.METHODS, action="append", help="default: all of them"
+    )
     parser.add_argument("--no-tfidf", action="store_true", help="leave the TF-IDF baseline out")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument(
@@ -26,24 +37,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, split_default: str | None) -> None:
-    """What `train` and `evaluate` read alike: which QAs, which split, which seed."""
+def add_data_arguments(parser: argparse.ArgumentParser, settings: type, split_field: str) -> None:
+    """What `train` and `evaluate` read alike: which QAs, which split, which seed.
+
+    The defaults are those of the `settings` dataclass (TrainConfig or Split), whose split kind
+    is its field `split_field`: train holds nothing out unless asked, evaluate always does.
+    """
     parser.add_argument("--datasets", nargs="+", help="use these datasets (default: all)")
     parser.add_argument(
         "--split",
-        choices=("random", "question"),
-        default=split_default,
+        choices=SPLITS,
+        default=field_default(settings, split_field),
         help="random: per identity (the paper's); question: test questions unseen in training",
     )
-    parser.add_argument("--holdout-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--holdout-fraction", type=float, default=field_default(settings, "holdout_fraction")
+    )
+    parser.add_argument("--seed", type=int, default=field_default(settings, "seed"))
     parser.add_argument(
         "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
     )
 
 
 def run(args) -> int:
-    from univar.analysis import evaluation
     from univar.ingest.value_fulcra import load_value_fulcra
 
     if args.value_fulcra:

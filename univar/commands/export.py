@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from univar.analysis import distances
 from univar.commands.project import add_map_arguments, map_settings
 from univar.errors import UserError
 
@@ -25,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-by", default="language", help="map colours (default: language)")
     parser.add_argument(
         "--by",
-        choices=("language", "model", "identity"),
+        choices=distances.GROUPINGS,
         default="language",
         help="distances between these groups (default: language)",
     )
-    parser.add_argument("--distance", choices=("cosine", "energy", "mmd"), default="cosine")
+    parser.add_argument("--distance", choices=tuple(distances.METRICS), default="cosine")
     parser.add_argument("--instrument", help="survey instrument of the profiles (default: all)")
     parser.add_argument("--width", type=int, help="image width in pixels (default 1200)")
     parser.add_argument("--height", type=int, help="image height in pixels (default 800)")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 
+from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
+from univar.config import field_default
+
 
 def add_map_arguments(parser) -> None:
     """Encoder, projection settings and filters: shared by `project` and `export`."""
+
+    def default(name: str):
+        return field_default(ProjectionConfig, name)
+
     parser.add_argument("--encoder", help="as for `embed` (default: the app's default encoder)")
-    parser.add_argument("--method", choices=("umap", "pca"), default="umap")
-    parser.add_argument("--n-neighbors", type=int, default=15)
-    parser.add_argument("--min-dist", type=float, default=0.1)
-    parser.add_argument(
-        "--metric", choices=("cosine", "euclidean", "manhattan", "correlation"), default="cosine"
-    )
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--method", choices=METHODS, default=default("method"))
+    parser.add_argument("--n-neighbors", type=int, default=default("n_neighbors"))
+    parser.add_argument("--min-dist", type=float, default=default("min_dist"))
+    parser.add_argument("--metric", choices=METRICS, default=default("metric"))
+    parser.add_argument("--seed", type=int, default=default("seed"))
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--language", action="append", help="only this language (repeatable)")
     parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
@@ -23,7 +28,6 @@ def add_map_arguments(parser) -> None:
 def map_settings(args):
     """(Selection, ProjectionConfig) from the arguments of add_map_arguments."""
     from univar.analysis import mapdata
-    from univar.analysis.projection import ProjectionConfig
 
     config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
     selection = mapdata.Selection(
@@ -47,8 +51,8 @@ def run(args) -> int:
     encoder = encoders.LazyEncoder(args.encoder)
     cached = mapdata.is_cached(args.db, encoder, selection, config)
 
-    def progress(message: str, fraction: float) -> None:
-        print(f"\r{message} ({fraction:.0%})", end="", file=sys.stderr, flush=True)
+    def progress(done: float, total: float, message: str = "") -> None:
+        print(f"\r{message} ({done / total:.0%})", end="", file=sys.stderr, flush=True)
 
     points = mapdata.map_points(args.db, encoder, selection, config, progress=progress)
     print(file=sys.stderr)

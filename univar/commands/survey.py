@@ -11,30 +11,53 @@ from __future__ import annotations
 import argparse
 import sys
 
+from univar.config import field_default
 from univar.elicit import survey
 from univar.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    def default(name: str):
+        return field_default(survey.SurveyConfig, name)
+
     parser.add_argument("--model", help="litellm model string, e.g. openai/smollm2")
-    parser.add_argument("--api-base", help="API base URL (self-hosted or local servers)")
+    parser.add_argument(
+        "--api-base",
+        default=default("api_base"),
+        help="API base URL (self-hosted or local servers)",
+    )
     parser.add_argument("--api-key", help="API key (default: the provider's env variable)")
     parser.add_argument(
-        "--languages", default="eng", help="comma-separated ISO 639-3 codes (default: eng)"
+        "--languages",
+        default=",".join(default("languages")),
+        help="comma-separated ISO 639-3 codes (default: %(default)s)",
     )
     parser.add_argument(
         "--instrument",
-        default="univar-portraits",
-        choices=("univar-portraits", "pvq-rr"),
+        default=default("instrument"),
+        choices=survey.SURVEY_INSTRUMENTS,
         help="univar-portraits (shipped) or pvq-rr (after `import --format pvq-rr FILE`)",
     )
-    parser.add_argument("--samples", type=int, default=1, help="answers per item (default: 1)")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--translator", help="litellm model that translates (default: --model)")
-    parser.add_argument("--translator-api-base", help="API base URL of the translator")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=default("samples"),
+        help="answers per item (default: %(default)s)",
+    )
+    parser.add_argument("--temperature", type=float, default=default("temperature"))
+    parser.add_argument("--top-p", type=float, default=default("top_p"))
+    parser.add_argument("--max-tokens", type=int, default=default("max_tokens"))
+    parser.add_argument("--concurrency", type=int, default=default("concurrency"))
+    parser.add_argument(
+        "--translator",
+        default=default("translator"),
+        help="litellm model that translates (default: --model)",
+    )
+    parser.add_argument(
+        "--translator-api-base",
+        default=default("translator_api_base"),
+        help="API base URL of the translator",
+    )
     parser.add_argument("--list", action="store_true", help="print stored scores and exit")
 
 

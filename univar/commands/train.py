@@ -6,37 +6,87 @@ import argparse
 import json
 
 from univar import hardware
+from univar.config import field_default
+from univar.encoders.trained import MODES
 from univar.ingest import value_fulcra
 from univar.training import settings
+from univar.training.losses import LOSSES
+
+
+def _by_mode(values: dict) -> str:
+    return ", ".join(f"{value:g} {mode}" for mode, value in values.items())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from univar.commands.evaluate import add_data_arguments
-    from univar.training.settings import DEFAULT_LR
+
+    def default(name: str):
+        return field_default(settings.TrainConfig, name)
 
     parser.add_argument("--out", required=True, help="directory for the encoder and checkpoints")
-    parser.add_argument("--mode", choices=("full", "lora", "head"), default="lora")
-    parser.add_argument("--lambda", dest="lam", type=int, default=5, help="most QAs in one view")
     parser.add_argument(
-        "--epochs", type=float, help="passes over the training QAs (default: 50 head, 1 others)"
+        "--mode", choices=MODES, default=default("mode"), help="(default: %(default)s)"
     )
-    parser.add_argument("--steps", type=int, help="train this many steps (overrides --epochs)")
-    parser.add_argument("--batch-size", type=int, default=32, help="views per step (even)")
     parser.add_argument(
-        "--lr", type=float, help=f"learning rate (default {DEFAULT_LR} by mode)".replace("'", "")
+        "--lambda",
+        dest="lam",
+        type=int,
+        default=default("lam"),
+        help="most QAs in one view (default: %(default)s)",
     )
-    parser.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature")
-    parser.add_argument("--loss", choices=("multipos", "infonce"), default="multipos")
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=default("epochs"),
+        help=f"passes over the training QAs (default: {_by_mode(settings.DEFAULT_EPOCHS)})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=default("steps"),
+        help="train this many steps (overrides --epochs)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=default("batch_size"),
+        help="views per step, even (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=default("lr"),
+        help=f"learning rate (default: {_by_mode(settings.DEFAULT_LR)})",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=default("temperature"),
+        help="InfoNCE temperature (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--loss", choices=LOSSES, default=default("loss"), help="(default: %(default)s)"
+    )
+    # symmetric is the dataclass default, so the flag turns it off
     parser.add_argument(
         "--one-way", action="store_true", help="infonce: one direction only (not symmetric)"
     )
-    parser.add_argument("--base", default="all-MiniLM-L6-v2", help="encoder to start from")
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--checkpoint-every", type=int, default=0, help="steps (0: each epoch)")
+    parser.add_argument(
+        "--base", default=default("base"), help="encoder to start from (default: %(default)s)"
+    )
+    parser.add_argument("--max-seq-length", type=int, default=default("max_seq_length"))
+    parser.add_argument(
+        "--lora-r", type=int, default=default("lora_r"), help="LoRA rank; alpha is twice it"
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=default("checkpoint_every"),
+        help="steps (0: each epoch)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     # --split here leaves that split's test part out, so `evaluate --split` measures held-out data
-    add_data_arguments(parser, split_default=None)
+    add_data_arguments(parser, settings.TrainConfig, "split")
 
 
 def run(args) -> int:

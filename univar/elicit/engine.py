@@ -19,13 +19,10 @@ import dataclasses
 import json
 import threading
 import time
-import uuid
-from collections.abc import Callable
 
 from univar import store
 from univar.catalog import registry
 from univar.catalog.questions import Question, register
-from univar.config import stable_hash
 from univar.elicit import translation
 from univar.elicit.plan import (
     Counters,
@@ -51,10 +48,11 @@ from univar.llm.client import (
 )
 from univar.llm.request_cache import Writer, load_done_qa, load_ok_replies
 from univar.paths import Db, db_path
+from univar.progress import Listener
+from univar.store import runs
 
 __all__ = ["Counters", "Plan", "Summary", "plan", "run", "arun", "qa_id"]
 
-Progress = Callable[[dict[tuple[str, str], Counters]], None]
 _CANCELLED = Reply("error", error="cancelled")
 
 
@@ -266,7 +264,7 @@ async def arun(
     questions: list[Question] | None = None,
     api_key: str | None = None,
     translator_api_key: str | None = None,
-    progress: Progress | None = None,
+    progress: Listener[dict[tuple[str, str], Counters]] | None = None,
     cancel: threading.Event | None = None,
 ) -> Summary:
     """Elicit every QA pair of `config` that is not stored yet. `questions` supplies questions
@@ -274,7 +272,6 @@ async def arun(
     after each QA pair; setting `cancel` stops new requests (finished ones are kept)."""
     qs = prepare(config, db, questions)  # every check happens here, before any write
     started = time.monotonic()
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
     api_keys = _api_keys(config, api_key, translator_api_key)
     keys = keyring.known_keys() + [k for k in (api_key, translator_api_key) if k]
     config_json = keyring.redact(json.dumps(dataclasses.asdict(config), default=str), keys)
@@ -290,11 +287,7 @@ async def arun(
             "ON CONFLICT DO NOTHING",
             [config.dataset, "answers elicited through litellm"],
         )
-        con.execute(
-            "INSERT INTO runs (run_id, kind, config, config_hash, status) "
-            "VALUES (?, 'elicit', ?, ?, 'running')",
-            [run_id, config_json, stable_hash(json.loads(config_json))],
-        )
+        run_id = runs.start_run(con, "elicit", json.loads(config_json))
         cache = load_ok_replies(con, sorted(api_keys))
         done_ids = load_done_qa(con, config.dataset, config.model)
         con.execute("COMMIT")
@@ -322,11 +315,7 @@ async def arun(
 
         def final(write_error):
             summary.status = "failed" if write_error is not None else summary.status
-            return (
-                "UPDATE runs SET status = ?, counts = ?, finished_at = current_timestamp "
-                "WHERE run_id = ?",
-                [summary.status, json.dumps(summary.counts()), run_id],
-            )
+            return runs.finish_statement(run_id, summary.status, summary.counts())
 
         writer.close(final)  # all that arrived is on disk before the run's row is closed
     return summary

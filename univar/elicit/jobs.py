@@ -29,7 +29,7 @@ _LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Progress:
+class RowProgress:
     """One (model, language) row of a job's progress, copied out of the engine's counters."""
 
     model: str
@@ -61,8 +61,8 @@ class Job:
         self.finished_at: float | None = None
         self.cancel_event = threading.Event()
         self._lock = threading.Lock()
-        self._progress: dict[tuple[str, str], Progress] = {
-            (c.model, lang): Progress(c.model, lang, total=len(c.question_ids) * c.samples)
+        self._progress: dict[tuple[str, str], RowProgress] = {
+            (c.model, lang): RowProgress(c.model, lang, total=len(c.question_ids) * c.samples)
             for c in self.configs
             for lang in c.languages
         }
@@ -85,15 +85,15 @@ class Job:
     def run_ids(self) -> list[str]:
         return [s.run_id for s in self.summaries]
 
-    def progress(self) -> list[Progress]:
+    def progress(self) -> list[RowProgress]:
         with self._lock:
             return list(self._progress.values())
 
-    def totals(self) -> Progress:
+    def totals(self) -> RowProgress:
         rows = self.progress()
         costs = [r.cost for r in rows if r.cost is not None]
         sums = {f: sum(getattr(r, f) for r in rows) for f in _COUNTS}
-        return Progress("all", "all", **sums, cost=sum(costs) if costs else None)
+        return RowProgress("all", "all", **sums, cost=sum(costs) if costs else None)
 
     def requests_sent(self) -> int:
         return sum(s.requests for s in self.summaries)
@@ -117,7 +117,7 @@ class Job:
         with self._lock:
             for (model, lang), c in counters.items():
                 counts = {f: getattr(c, f, 0) or 0 for f in _COUNTS}
-                self._progress[(model, lang)] = Progress(model, lang, **counts, cost=c.cost)
+                self._progress[(model, lang)] = RowProgress(model, lang, **counts, cost=c.cost)
 
     def _run(self, api_keys: Mapping[str, str]) -> None:
         from univar.elicit import engine

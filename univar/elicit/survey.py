@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import re
-import time
 import unicodedata
-import uuid
 from dataclasses import dataclass
 
-from univar import store
+from univar import ids, store
 from univar.catalog import instruments, registry
-from univar.config import stable_hash
 from univar.elicit import survey, translation
 from univar.elicit.settings import GenerationConfig
 from univar.errors import UserError
@@ -29,6 +25,7 @@ from univar.llm.client import Request, RetryPolicy, run_blocking
 from univar.llm.endpoints import check_reachable
 from univar.llm.request_cache import CachedAsker
 from univar.paths import Db
+from univar.store import runs
 
 SCALE = (
     "Not like me at all",
@@ -319,14 +316,8 @@ def run(cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progres
     items = survey_items(db, cfg.instrument)
     for url in dict.fromkeys(u for u in (cfg.api_base, cfg.translator_api_base) if u):
         check_reachable(url)
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
-    config_json = json.dumps(dataclasses.asdict(cfg))
     with store.connect(db) as con:
-        con.execute(
-            "INSERT INTO runs (run_id, kind, config, config_hash, status)"
-            " VALUES (?, 'survey', ?, ?, 'running')",
-            [run_id, config_json, stable_hash(cfg)],
-        )
+        run_id = runs.start_run(con, "survey", dataclasses.asdict(cfg))
     asker, status, counts = _Asker(cfg, db, run_id, api_key), "failed", {}
 
     async def all_languages():
@@ -344,28 +335,25 @@ def run(cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progres
     finally:
         asker.writer.close()
         with store.connect(db) as con:
-            con.execute(
-                "UPDATE runs SET status = ?, counts = ?, finished_at = current_timestamp"
-                " WHERE run_id = ?",
-                [status, json.dumps({"rated": counts, "sent": asker.sent}), run_id],
-            )
+            runs.finish_run(con, run_id, status, {"rated": counts, "sent": asker.sent})
     return survey.survey_profile(
-        db, [f"{cfg.model}${lang}" for lang in cfg.languages], cfg.instrument
+        db, [ids.identity(cfg.model, lang) for lang in cfg.languages], cfg.instrument
     )
 
 
 def survey_profile(db: Db = None, identities=None, instrument: str | None = None):
     """identity, instrument, value_code, value_name, angle, raw_mean, centred, n_items of
     stored surveys, in circle order."""
+    identity = ids.identity_sql("s.model", "s.language")
     return store.query_df(
-        """
-        SELECT s.model || '$' || s.language AS identity, s.instrument, s.value_code,
+        f"""
+        SELECT {identity} AS identity, s.instrument, s.value_code,
                coalesce(d.name, s.value_code) AS value_name, d.angle, s.raw_mean, s.centred,
                s.n_items
         FROM survey_scores s
         LEFT JOIN value_defs d ON d.framework = $fw AND d.code = s.value_code
         WHERE ($instrument IS NULL OR s.instrument = $instrument)
-          AND ($ids IS NULL OR s.model || '$' || s.language IN (SELECT unnest($ids)))
+          AND ($ids IS NULL OR {identity} IN (SELECT unnest($ids)))
         ORDER BY identity, s.instrument, d.angle NULLS LAST, s.value_code
         """,
         {"fw": instruments.SCHWARTZ, "instrument": instrument, "ids": _list(identities)},

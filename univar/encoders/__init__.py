@@ -2,7 +2,7 @@
 
 This package's public names are re-exported here (`from univar import encoders`); its modules
 import each other directly, never through this file. May import: store, paths, hardware, errors,
-config. Nothing here imports torch or sentence-transformers at module level.
+config, progress. Nothing here imports torch or sentence-transformers at module level.
 """
 
 from univar.encoders.base import (
@@ -14,7 +14,7 @@ from univar.encoders.base import (
     qa_text,
     text_hash,
 )
-from univar.encoders.cache import Progress, cached_vectors, embed_qa, embed_texts, qa_frame
+from univar.encoders.cache import cached_vectors, embed_qa, embed_texts, qa_frame
 from univar.encoders.loading import (
     LazyEncoder,
     encoder_choices,
@@ -33,7 +33,6 @@ __all__ = [
     "TRAINED_MARKER",
     "Encoder",
     "LazyEncoder",
-    "Progress",
     "SentenceTransformerEncoder",
     "TrainedEncoder",
     "cached_vectors",

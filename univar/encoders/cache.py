@@ -6,7 +6,7 @@ crash loses at most one chunk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,9 +14,9 @@ from univar import store
 from univar.encoders.base import Encoder, qa_text, text_hash
 from univar.encoders.loading import load_encoder
 from univar.paths import Db
+from univar.progress import Progress
 
 WRITE_CHUNK = 1024  # texts per encode+store round: a crash loses at most one chunk
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 def cached_vectors(db: Db, encoder_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -73,6 +73,7 @@ def embed_texts(
     Missing texts are encoded longest first, in chunks that are whole batches: the batches are
     then the ones a single `encode` call would form (it sorts by length too), so chunking adds
     no padding. Each chunk is written by a background thread while the next one encodes.
+    `progress` counts the texts the cache lacked, without a message.
     """
     from concurrent.futures import ThreadPoolExecutor
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Figures of the Compare page: a distance heatmap in clustering order, its dendrogram, and value-map
+distances against Inglehart-Welzel distances. Data frame in, Plotly figure out (pure).
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""Figures of the overlays and the compare page: data frame in, Plotly figure out (pure).
+"""Figures of the value map's overlays: data frame in, Plotly figure out (pure).
 
 - `profile_figure`: survey value profiles on the Schwartz circle (a radar in circle order);
 - `share_figure`: share of an identity's QAs per value, on the same circle;
-- `heatmap_figure` and `dendrogram_figure`: a distance matrix in clustering order, its tree;
-- `iw_figure`: value-map distance against Inglehart-Welzel distance, one point per pair;
 - `add_instrument_highlight`: one instrument's QAs ringed over an existing value map.
 """
 

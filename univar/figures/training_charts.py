@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from univar import ids
+
 INK = "#4a4a55"
 ACCENT = "#2a6fdb"
 METHOD_COLORS = {"knn": "#2a6fdb", "linear": "#e3872d"}
@@ -115,8 +117,8 @@ def confusion_figure(matrix, title: str = "Confusion matrix") -> go.Figure:
 
 def short_name(name: str, limit: int = 28) -> str:
     """'org/model-x$eng' -> 'model-x$eng'; paths -> their last part; long names cut."""
-    head, _, tail = name.partition("$")
+    head, tail = ids.parse_identity(name)
     head = head.rstrip("/").split("/")[-1]
     if len(head) > limit:
         head = head[: limit - 1] + "…"
-    return f"{head}${tail}" if tail else head
+    return ids.identity(head, tail) if tail else head

@@ -2,5 +2,5 @@
 CSVs, PVQ-RR, ValuePrism), the Value FULCRA reader, and the shipped demo.
 
 May import: elicit (to translate uploads), encoders and analysis.projection (the demo carries
-its embeddings and map), llm, catalog, store, ids, paths, config, errors.
+its embeddings and map), llm, catalog, store, ids, paths, config, errors, progress.
 """

@@ -21,6 +21,7 @@ from univar.catalog import instruments
 from univar.config import stable_hash
 from univar.errors import UserError
 from univar.paths import DATA_DIR, Db
+from univar.progress import Progress
 
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_DATASET = "demo"
@@ -45,7 +46,7 @@ def export_demo(
     *,
     encoder: encoders.Encoder | None = None,
     config: ProjectionConfig | None = None,
-    progress: projection.Progress | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Write the demo files for some datasets (all when None); returns the provenance."""
     import pandas as pd

@@ -10,19 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from univar import ids, store
 from univar.catalog import registry
-from univar.config import stable_hash
 from univar.elicit import translation
 from univar.errors import UserError
 from univar.ingest.csvfile import max_upload_bytes, too_big
 from univar.ingest.validate import Validation, needs_translation, validate_bytes
 from univar.paths import Db
+from univar.store import runs
 from univar.store.datasets import NAME_MAX, check_dataset_name, existing_datasets
 
 FORMATS = ("csv", "univar-paper", "pvq-rr", "valueprism")
@@ -79,7 +78,6 @@ def import_validation(
         )
     rows = [dict(r) for r in v.rows]
     translated = translate(rows) if translate and any(map(needs_translation, rows)) else 0
-    run_id = f"import-{uuid.uuid4().hex[:12]}"
     summary = Validation(rows=rows).summary()
     counts = {k: summary[k] for k in ("rows", "untranslated", "with_value")}
     prov = {"source": v.source, **(provenance or {}), **counts, "translated": translated}
@@ -87,6 +85,8 @@ def import_validation(
         taken = con.execute("SELECT 1 FROM datasets WHERE dataset = ?", [dataset]).fetchall()
         if taken:  # another session took the name since the check above
             raise UserError(f"dataset {dataset!r} already exists")
+        # the rows carry the run's id, so its row comes first; a rollback takes it back too
+        run_id = runs.start_run(con, "import", prov, finished=counts)
         frame = _frame(con, rows, dataset, run_id)
         con.register("new_qa", frame)
         clash = con.execute("SELECT count(*) FROM qa_pairs JOIN new_qa USING (qa_id)").fetchall()[
@@ -102,11 +102,6 @@ def import_validation(
             [dataset, kind, description, json.dumps(prov, ensure_ascii=False)],
         )
         con.execute(f"INSERT INTO qa_pairs ({_QA_COLUMNS}) SELECT {_QA_COLUMNS} FROM new_qa")
-        con.execute(
-            "INSERT INTO runs (run_id, kind, config, config_hash, status, counts, finished_at) "
-            "VALUES (?, 'import', ?, ?, 'done', ?, current_timestamp)",
-            [run_id, json.dumps(prov), stable_hash(prov), json.dumps(counts)],
-        )
         con.unregister("new_qa")
     return ImportResult(
         dataset, len(rows), summary["models"], summary["languages"], translated, run_id

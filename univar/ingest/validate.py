@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from univar import ids
 from univar.catalog import registry
 from univar.errors import UserError
 from univar.ingest.csvfile import decode, max_upload_bytes, parse
@@ -75,7 +76,7 @@ class Validation:
             "rows": len(self.rows),
             "models": sorted({m for m, _ in by_identity if m}),
             "languages": sorted({lang for _, lang in by_identity if lang}),
-            "identities": {f"{m}${lang}": n for (m, lang), n in by_identity.items()},
+            "identities": {ids.identity(m, lang): n for (m, lang), n in by_identity.items()},
             "untranslated": sum(1 for r in self.rows if needs_translation(r)),
             "with_value": sum(1 for r in self.rows if r["value_code"]),
         }
@@ -221,10 +222,11 @@ class _RowChecker:
         for col in ("question", "answer", "model"):
             if not row[col]:
                 self.errors.add(f"empty {col}", f"row {rownum}, column {col}: empty")
-        if row["model"] and "$" in row["model"]:
+        if row["model"] and ids.SEP in row["model"]:
             self.errors.add(
                 "model name",
-                f"row {rownum}, column model: '$' is not allowed (it joins model and language)",
+                f"row {rownum}, column model: '{ids.SEP}' is not allowed "
+                "(it joins model and language)",
             )
         row["language"] = self.language(rownum, get.get("language", "").strip())
         if self.layout == "univar-paper" and get.get("mt_lang", "").strip().lower() == "eng":

@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The Value FULCRA reader: real answers of several LLMs to value questions (JSONL), into the store.
+
+Each line is one (model, question, answer); all are English. Rows keep the ids they were first
+imported with, so a re-import adds nothing twice.
+"""
 
 from __future__ import annotations
 

@@ -281,19 +281,6 @@ def served_models(api_base: str, timeout: float = 30.0) -> list[str]:
     return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
 
 
-def is_up(api_base: str, timeout: float = 30.0) -> bool:
-    """True when an OpenAI-compatible server answers GET API_BASE/models within TIMEOUT seconds.
-
-    llama_cpp.server answers /models only between completions (one lock for all requests), so a
-    busy server needs the patience; a closed port still answers False at once.
-    """
-    try:
-        _http_json(api_base.rstrip("/") + "/models", timeout=timeout)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 

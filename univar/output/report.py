@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from univar import __version__
+from univar import __version__, ids
 from univar.elicit import survey
 from univar.errors import UserError
 from univar.figures import compare_charts
@@ -230,9 +230,9 @@ def profile_chart(db: Db, selection, instrument: str | None = None) -> Chart:
 
     profile = survey.survey_profile(db, None, instrument)
     if selection.models is not None:
-        profile = profile[profile["identity"].str.split("$").str[0].isin(selection.models)]
+        profile = profile[profile["identity"].map(ids.identity_model).isin(selection.models)]
     if selection.languages is not None:
-        profile = profile[profile["identity"].str.split("$").str[-1].isin(selection.languages)]
+        profile = profile[profile["identity"].map(ids.identity_language).isin(selection.languages)]
     if profile.empty:
         raise UserError("no survey scores for this selection: run `python -m univar survey`")
     return Chart(overlay_charts.profile_figure(profile), profile, "Value profiles")

@@ -1,4 +1,7 @@
-"""TODO docstring."""
+"""Several processes (torchrun, DistributedDataParallel): who this process is and how it joins.
+
+One process and no torchrun is the plain case: rank 0 of a world of 1.
+"""
 
 from __future__ import annotations
 

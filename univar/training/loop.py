@@ -13,7 +13,6 @@ import json
 import math
 import os
 import time
-import uuid
 from pathlib import Path
 
 from univar import encoders, store
@@ -21,6 +20,7 @@ from univar.config import stable_hash
 from univar.encoders import trained
 from univar.errors import UserError
 from univar.paths import Db
+from univar.store import runs
 from univar.training import modules
 from univar.training.distributed import Dist
 from univar.training.losses import contrastive_loss
@@ -57,7 +57,7 @@ def _build(cfg, frame, db: Db, dist, report):
                     texts,
                     base,
                     db,
-                    progress=lambda d, t: report(stage="embedding", step=d, total=t),
+                    progress=lambda d, t, message="": report(stage="embedding", step=d, total=t),
                 )
             dist.barrier()
         base_vecs = torch.as_tensor(vecs, device=dist.device)
@@ -309,21 +309,10 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
 
 
 def _record_start(cfg, out: Path, db: Db) -> str:
-    config = {**dataclasses.asdict(cfg), "out": str(out)}
-    run_id = f"train-{stable_hash(config, 10)}-{uuid.uuid4().hex[:12]}"
     with store.connect(db) as con:
-        con.execute(
-            "INSERT INTO runs (run_id, kind, config, config_hash, status) "
-            "VALUES (?, 'train', ?, ?, 'running')",
-            [run_id, json.dumps(config), stable_hash(config)],
-        )
-    return run_id
+        return runs.start_run(con, "train", {**dataclasses.asdict(cfg), "out": str(out)})
 
 
 def _record_end(run_id: str, status: str, counts: dict, db: Db) -> None:
     with store.connect(db) as con:
-        con.execute(
-            "UPDATE runs SET status = ?, counts = ?, finished_at = current_timestamp "
-            "WHERE run_id = ?",
-            [status, json.dumps(counts), run_id],
-        )
+        runs.finish_run(con, run_id, status, counts)

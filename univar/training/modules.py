@@ -30,16 +30,6 @@ def add_lora(st, r: int, alpha: int, dropout: float = 0.1):
     return st
 
 
-def encode_views(st, texts: Sequence[str], device: str):
-    """Unit vectors for view texts, with gradients (the training forward pass)."""
-    import torch
-
-    features = st.preprocess(list(texts))
-    features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
-    out = st(features)["sentence_embedding"]
-    return torch.nn.functional.normalize(out.float(), dim=-1)
-
-
 def head_views(head, base_vecs, views: Sequence[np.ndarray], device: str):
     """A view's vector in head mode: the mean of its QAs' base vectors, through the head.
 

@@ -1,9 +1,8 @@
-"""Training data: the Value FULCRA importer, the held-out split rule and the multi-view sampler.
+"""The multi-view sampler: the views a training step contrasts.
 
 A *view* is 1..lambda QA texts of one identity (`model$language`) joined by newlines; a step
-draws two views for each identity it picks. The split rule is a hash of (seed, key), so a QA
-or question is held out the same way whichever datasets are loaded beside it: a trained
-encoder and the evaluation agree on its held-out questions without sharing any state.
+draws two views for each identity it picks, seeded by (seed, step) so a resumed run repeats
+the steps an uninterrupted one would have taken.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The settings of one training run: everything that changes the trained weights.
+
+Frozen and validated on creation; the CLI's flags and the Train page's widgets start from its
+defaults. `epochs`/`steps` may grow on resume.
+"""
 
 from __future__ import annotations
 

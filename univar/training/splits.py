@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The held-out split rule: which QA pairs (or questions) a run trains on and evaluation tests on.
+
+The rule is a hash of (seed, key), so a QA or question is held out the same way whichever
+datasets are loaded beside it: a trained encoder and the evaluation agree on its held-out
+questions without sharing any state.
+"""
 
 from __future__ import annotations
 

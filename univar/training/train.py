@@ -19,13 +19,11 @@ from pathlib import Path
 from univar import encoders, paths
 from univar.errors import UserError
 from univar.paths import Db
+from univar.progress import Listener
 from univar.training import distributed
 from univar.training.loop import CHECKPOINT, CURVE_FILE
 from univar.training.sampler import steps_per_epoch
 from univar.training.settings import TrainConfig
-
-Progress = Callable[[dict], None]
-
 
 # Seconds per view on the project's 2 shared CPU cores (load average 3-15), max_seq_length 128:
 # bench/bench_train.py and the shipped encoder's run. An idle machine is several times faster.
@@ -87,7 +85,7 @@ def train(
     db: Db = None,
     *,
     resume: bool = False,
-    progress: Progress | None = None,
+    progress: Listener[dict] | None = None,
     should_stop: Callable[[], bool] | None = None,
     show_bar: bool = False,
 ) -> dict:
