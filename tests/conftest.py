@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The suite plays one user on their own machine unless a test says otherwise: AppTest and the
+# test servers do not listen on loopback only, which would otherwise mean a shared server.
+os.environ.setdefault("UNIVAR_MODE", "local")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

