@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from univar.errors import UserError
-from univar.paths import DATA_DIR, PROJECT_ROOT
+from univar.paths import DATA_DIR, DEFAULT_DB, PROJECT_ROOT, db_path
 
 MODES = ("local", "shared")
 LOCAL_SERVER_PORT = 8010  # `python -m univar serve-local` listens here unless told otherwise
@@ -133,6 +133,34 @@ class Policy:
 
     def allows_remote_code(self) -> bool:
         return self.trust_remote_code or not self.shared
+
+    def default_db(self) -> Path:
+        """$UNIVAR_DB (the operator's choice), else the data folder's univar.duckdb in shared
+        mode, else data/univar.duckdb."""
+        if self.shared and not os.environ.get("UNIVAR_DB"):
+            return self.data_dir / DEFAULT_DB.name
+        return db_path()
+
+    def resolve_inside(self, path, what: str = "database") -> Path:
+        """Where a browser user's `path` (a database file, an output folder) may go. Local mode:
+        as given. Shared mode: strictly inside the data folder, a relative name taken there,
+        symlinks and `..` resolved first; anything else is refused before it is created."""
+        given = Path(path)
+        if not self.shared:
+            return given
+        data = self.data_dir.resolve()
+        refused = UserError(
+            f"the {what} {str(path)!r} is outside this server's data folder {data}: "
+            "give a name inside it (a relative name goes there)"
+        )
+        try:
+            full = given.expanduser()
+            full = (full if full.is_absolute() else data / full).resolve()
+        except (OSError, RuntimeError):  # an unknown ~user, a symlink loop
+            raise refused from None
+        if full == data or not full.is_relative_to(data):
+            raise refused
+        return full
 
 
 def _file_settings(path: Path) -> dict:

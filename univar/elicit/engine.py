@@ -20,6 +20,7 @@ import json
 import threading
 import time
 
+from univar import policy as policies
 from univar import store
 from univar.catalog import registry
 from univar.catalog.questions import Question, register
@@ -180,9 +181,9 @@ class _Engine:
         return row | {"status": "error", "error": keyring.redact(error, self.keys)[:500]}
 
 
-def _api_keys(config: ElicitConfig, api_key, translator_api_key) -> dict[str, str | None]:
-    """model -> key for the elicited model and the translator; 'local' for keyless servers
-    (an OpenAI-compatible client insists on some key)."""
+def _api_keys(config: ElicitConfig, api_key, translator_api_key, policy) -> dict[str, str | None]:
+    """model -> key for the elicited model and the translator (`keys.request_key`): typed
+    ones, the operator's where the policy lets it go, a placeholder for keyless servers."""
     t_model, t_base = translation.translator_of(
         config.model, config.api_base, config.translator, config.translator_api_base
     )
@@ -190,10 +191,13 @@ def _api_keys(config: ElicitConfig, api_key, translator_api_key) -> dict[str, st
         keyring.provider_of(config.model),
         config.api_base,
     )
-    t_explicit = translator_api_key or (api_key if same_account else None)
-    t_key = keyring.resolve_api_key(t_model, t_explicit) or ("local" if t_base else None)
-    key = keyring.resolve_api_key(config.model, api_key) or ("local" if config.api_base else None)
-    return {t_model: t_key, config.model: key}
+    t_typed = translator_api_key or (api_key if same_account else None)
+    return {
+        t_model: keyring.request_key(t_model, t_base, typed=t_typed, policy=policy),
+        config.model: keyring.request_key(
+            config.model, config.api_base, typed=api_key, policy=policy
+        ),
+    }
 
 
 async def _drive(engine: _Engine, units, done_ids, counters, progress) -> None:
@@ -266,13 +270,17 @@ async def arun(
     translator_api_key: str | None = None,
     progress: Listener[dict[tuple[str, str], Counters]] | None = None,
     cancel: threading.Event | None = None,
+    policy: policies.Policy | None = None,
 ) -> Summary:
     """Elicit every QA pair of `config` that is not stored yet. `questions` supplies questions
     from outside the bank (a user's file); `progress` gets the per-(model, language) counters
-    after each QA pair; setting `cancel` stops new requests (finished ones are kept)."""
-    qs = prepare(config, db, questions)  # every check happens here, before any write
+    after each QA pair; setting `cancel` stops new requests (finished ones are kept).
+    `api_key`, `translator_api_key`: keys typed for those endpoints; `policy` (default: the
+    CLI's) says where the operator's keys may go and which api_bases are allowed."""
+    policy = policy if policy is not None else policies.load(app=False)
+    qs = prepare(config, db, questions, policy=policy)  # every check, before any write
     started = time.monotonic()
-    api_keys = _api_keys(config, api_key, translator_api_key)
+    api_keys = _api_keys(config, api_key, translator_api_key, policy)
     keys = keyring.known_keys() + [k for k in (api_key, translator_api_key) if k]
     config_json = keyring.redact(json.dumps(dataclasses.asdict(config), default=str), keys)
     writer = Writer(db_path(db))

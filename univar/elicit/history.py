@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from univar import store
 from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
+from univar.llm.keys import redact_url
 from univar.paths import Db, db_path
 
 
@@ -44,7 +45,8 @@ class PastRun:
         if c is None:
             return "(settings unreadable)"
         g = c.generation
-        where = f" @ {c.api_base}" if c.api_base else ""
+        # runs stored before api_bases were redacted may still hold credentials
+        where = f" @ {redact_url(c.api_base)}" if c.api_base else ""
         return (
             f"{c.model}{where} · {', '.join(c.languages)} · {len(c.question_ids)} questions"
             f" × {c.samples} · T={g.temperature:g}, max {g.max_tokens} tokens · {c.dataset}"

@@ -8,6 +8,10 @@ that every Streamlit session reads. The database stays the record: a job's runs 
 
 A job runs its models one after another: on two cores, or with one local server that swaps
 models, asking several models at once only makes each slower.
+
+A job remembers who started it (`owner`, a browser session's id) and the policy it started
+under: on a shared server only its owner may cancel it, everyone else sees it read-only; on a
+local one any tab of the one user may.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from univar import policy as policies
 from univar.elicit.settings import ElicitConfig
 from univar.errors import UserError
 from univar.paths import Db, db_path
@@ -48,11 +53,21 @@ _COUNTS = ("total", "done", "cached", "failed", "tokens")
 class Job:
     """One elicitation job: its configs, a thread, live progress, and the runs' summaries."""
 
-    def __init__(self, configs: Sequence[ElicitConfig], db: Db, questions=None):
+    def __init__(
+        self,
+        configs: Sequence[ElicitConfig],
+        db: Db,
+        questions=None,
+        *,
+        owner: str | None = None,
+        policy: policies.Policy | None = None,
+    ):
         self.job_id = uuid.uuid4().hex[:12]
         self.db = str(db_path(db).resolve())
         self.configs = tuple(configs)
         self.questions = questions
+        self.owner = owner
+        self.policy = policy if policy is not None else policies.load(app=False)
         self.status = "starting"  # starting | running | done | cancelled | failed
         self.error: str | None = None
         self.current: str | None = None  # the model being asked now
@@ -101,8 +116,18 @@ class Job:
     def elapsed_s(self) -> float:
         return (self.finished_at or time.time()) - self.started_at
 
-    def cancel(self) -> None:
-        """Stop asking: requests in flight finish and are kept, no new one starts."""
+    def may_control(self, by: str | None) -> bool:
+        """May session `by` cancel this job? Shared mode: only its owner (a job without an
+        owner: anyone). Local mode: every tab."""
+        return not self.policy.shared or self.owner is None or by == self.owner
+
+    def cancel(self, by: str | None = None) -> None:
+        """Stop asking: requests in flight finish and are kept, no new one starts. UserError
+        when session `by` may not (`may_control`)."""
+        if not self.may_control(by):
+            raise UserError(
+                "this job was started in another browser session: only that session may cancel it"
+            )
         self.cancel_event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -133,10 +158,11 @@ class Job:
                     config,
                     self.db,
                     questions=self.questions,
-                    api_key=api_keys.get(config.model),
+                    api_key=typed_key(api_keys, config.model, config.api_base),
                     translator_api_key=api_keys.get(config.translator or ""),
                     progress=self._on_progress,
                     cancel=self.cancel_event,
+                    policy=self.policy,
                 )
                 self.summaries.append(summary)
                 if summary.status == "failed":
@@ -158,17 +184,32 @@ def _overlap(job: Job, configs: Sequence[ElicitConfig]) -> bool:
     return any((c.dataset, c.model) in mine for c in configs)
 
 
-def check(configs: Sequence[ElicitConfig], db: Db = None, *, questions=None, api_keys=None) -> list:
+def typed_key(api_keys: Mapping, model: str, api_base: str | None) -> str | None:
+    """The key typed for `model` at `api_base`: `api_keys` holds model -> key, or
+    (model, api_base) -> key where one model runs at two endpoints."""
+    return api_keys.get((model, api_base)) or api_keys.get(model)
+
+
+def check(
+    configs: Sequence[ElicitConfig],
+    db: Db = None,
+    *,
+    questions=None,
+    api_keys=None,
+    policy: policies.Policy | None = None,
+) -> list:
     """Every check before a job starts; returns the plans. Writes nothing.
 
-    Input checks are the engine's (`plan`). A model with requests to send then gets one cheap
-    call, so a wrong key or a dead host is one clear message instead of a run of error rows.
+    Input checks are the engine's (`plan`), the policy's allow-list included. A model with
+    requests to send then gets one cheap call, so a wrong key or a dead host is one clear
+    message instead of a run of error rows.
     """
     from univar.elicit import engine
     from univar.llm.endpoints import check_connection
 
     api_keys = api_keys or {}
-    plans = [engine.plan(c, db, questions=questions) for c in configs]
+    policy = policy if policy is not None else policies.load(app=False)
+    plans = [engine.plan(c, db, questions=questions, policy=policy) for c in configs]
     for config, plan in zip(configs, plans, strict=True):
         if plan.to_send == 0:
             continue  # all cached: no request at all, not even a test
@@ -176,7 +217,13 @@ def check(configs: Sequence[ElicitConfig], db: Db = None, *, questions=None, api
         if config.translator and any(lang != "eng" for lang in config.languages):
             targets.add((config.translator, config.translator_api_base))
         for model, base in sorted(targets, key=str):
-            result = check_connection(model, base, api_keys.get(model), timeout_s=config.timeout_s)
+            result = check_connection(
+                model,
+                base,
+                typed_key(api_keys, model, base),
+                timeout_s=config.timeout_s,
+                policy=policy,
+            )
             if not result.ok and result.kind != "rate_limited":
                 raise UserError(result.message)
     return plans
@@ -187,13 +234,17 @@ def start(
     db: Db = None,
     *,
     questions=None,
-    api_keys: Mapping[str, str] | None = None,
+    api_keys: Mapping | None = None,
     preflight: bool = True,
+    owner: str | None = None,
+    policy: policies.Policy | None = None,
 ) -> Job:
     """Start a job in the background and return it; raises UserError before anything is written.
 
     Starting what is already running (the same models and dataset, e.g. from a second tab)
-    returns the running job instead of asking twice.
+    returns the running job instead of asking twice (another owner's, on a shared server, to
+    watch only). `api_keys`: keys typed for the models (`typed_key`); `owner`: the session
+    that starts it; `policy` (default: the CLI's): allow-list, key rules, who may cancel.
     """
     configs = [configs] if isinstance(configs, ElicitConfig) else list(configs)
     if not configs:
@@ -204,9 +255,10 @@ def start(
     if running is not None:
         return running
     api_keys = {k: v for k, v in (api_keys or {}).items() if v}
+    policy = policy if policy is not None else policies.load(app=False)
     if preflight:
-        check(configs, db_file, questions=questions, api_keys=api_keys)
-    job = Job(configs, db_file, questions)
+        check(configs, db_file, questions=questions, api_keys=api_keys, policy=policy)
+    job = Job(configs, db_file, questions, owner=owner, policy=policy)
     # The keys live in the thread's arguments only, never on the job a page can read.
     job._thread = threading.Thread(
         target=job._run, args=(api_keys,), name=f"univar-job-{job.job_id}", daemon=True
@@ -253,11 +305,12 @@ def list_jobs(db: Db = None, *, live_only: bool = False) -> list[Job]:
     return sorted(jobs, key=lambda j: j.started_at, reverse=True)
 
 
-def cancel(job_id: str) -> bool:
+def cancel(job_id: str, by: str | None = None) -> bool:
+    """Cancel a live job: False when there is none; UserError when session `by` may not."""
     job = get(job_id)
     if job is None or not job.live:
         return False
-    job.cancel()
+    job.cancel(by)
     return True
 
 
@@ -266,15 +319,39 @@ def live_run_models(db: Db = None) -> set[tuple[str, str]]:
     return {(c.dataset, c.model) for j in list_jobs(db, live_only=True) for c in j.configs}
 
 
-def restart(run_id: str, db: Db = None, *, api_keys=None, preflight: bool = True) -> Job:
+def restart(
+    run_id: str,
+    db: Db = None,
+    *,
+    api_keys=None,
+    preflight: bool = True,
+    api_bases: Mapping[str, str] | None = None,
+    owner: str | None = None,
+    policy: policies.Policy | None = None,
+) -> Job:
     """Start a stored run's config again: 'resume' for a stopped run, 'run again' for a done one.
 
-    The engine skips answers already stored, so resuming asks only for what is missing.
+    The engine skips answers already stored, so resuming asks only for what is missing. A
+    stored api_base lost its credentials (`keys.redact_url`): `api_bases` maps it back to the
+    URL typed in this session; without one the run cannot be sent there again.
     """
+    import dataclasses
+
     from univar.elicit.history import load_config
+    from univar.llm.keys import MASK
 
     config = load_config(run_id, db)
-    return start([config], db, api_keys=api_keys, preflight=preflight)
+    real = {
+        name: (api_bases or {}).get(getattr(config, name), getattr(config, name))
+        for name in ("api_base", "translator_api_base")
+    }
+    if any(MASK in (url or "") for url in real.values()):
+        raise UserError(
+            f"run {run_id} went to an api_base with credentials, which are not stored: "
+            "enter that api_base again and start the run from there"
+        )
+    config = dataclasses.replace(config, **real)
+    return start([config], db, api_keys=api_keys, preflight=preflight, owner=owner, policy=policy)
 
 
 def build_configs(

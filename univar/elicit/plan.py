@@ -17,7 +17,7 @@ from univar.elicit import translation
 from univar.elicit.settings import ElicitConfig
 from univar.errors import UserError
 from univar.llm.client import Request, import_litellm
-from univar.llm.endpoints import check_reachable
+from univar.llm.endpoints import check_allowed, check_reachable
 from univar.llm.request_cache import load_done_qa, load_ok_replies
 from univar.paths import Db, db_path
 from univar.store.datasets import check_dataset_name
@@ -154,8 +154,9 @@ def _check_dataset_settings(config: ElicitConfig, db: Db) -> None:
                 )
 
 
-def prepare(config: ElicitConfig, db: Db, questions=None, *, reach: bool = True):
-    """Every check on the job's input; returns its questions by id. Writes nothing."""
+def prepare(config: ElicitConfig, db: Db, questions=None, *, reach: bool = True, policy=None):
+    """Every check on the job's input; returns its questions by id. Writes nothing.
+    `policy`: the api_bases it allows (default: the CLI's, which allows any)."""
     registry.check_model_string(config.model)
     check_dataset_name(config.dataset)  # the rule imports and renames follow
     if config.translator:
@@ -165,11 +166,14 @@ def prepare(config: ElicitConfig, db: Db, questions=None, *, reach: bool = True)
             raise UserError(
                 f"use the ISO 639-3 code {registry.language(code).code!r}, not {code!r}"
             )
+    bases = [u for u in dict.fromkeys((config.api_base, config.translator_api_base)) if u]
+    for url in bases:
+        check_allowed(url, policy)
     qs = _resolve(config, db, questions)
     _check_dataset_settings(config, db)
     if reach:
-        for url in dict.fromkeys(u for u in (config.api_base, config.translator_api_base) if u):
-            check_reachable(url)
+        for url in bases:
+            check_reachable(url, policy=policy)
     return qs
 
 
@@ -177,9 +181,9 @@ def _estimate(text_chars: int) -> int:
     return text_chars // 4 + 8  # ~4 characters a token, plus the chat template's few
 
 
-def plan(config: ElicitConfig, db: Db = None, *, questions=None) -> Plan:
+def plan(config: ElicitConfig, db: Db = None, *, questions=None, policy=None) -> Plan:
     """Counts for the job as it would run now; reads the store, writes nothing."""
-    qs = prepare(config, db, questions, reach=False)
+    qs = prepare(config, db, questions, reach=False, policy=policy)
     t_model, t_base = translation.translator_of(
         config.model, config.api_base, config.translator, config.translator_api_base
     )

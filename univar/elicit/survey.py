@@ -22,7 +22,7 @@ from univar.elicit.settings import GenerationConfig
 from univar.errors import UserError
 from univar.llm import keys as keyring
 from univar.llm.client import Request, RetryPolicy, run_blocking
-from univar.llm.endpoints import check_reachable
+from univar.llm.endpoints import check_allowed, check_reachable
 from univar.llm.request_cache import CachedAsker
 from univar.paths import Db
 from univar.store import runs
@@ -260,13 +260,13 @@ class _Asker(CachedAsker):
     """The engine's pieces (cache, one concurrency cap, retries, one writer) and the survey's
     own translation of items and scale."""
 
-    def __init__(self, cfg: SurveyConfig, db: Db, run_id: str, api_key: str | None):
+    def __init__(self, cfg: SurveyConfig, db: Db, run_id: str, api_key: str | None, policy):
         self.cfg = cfg
         self.translator = translation.translator_of(
             cfg.model, cfg.api_base, cfg.translator, cfg.translator_api_base
         )
         api_keys = {
-            m: keyring.resolve_api_key(m, api_key) or ("local" if base else None)
+            m: keyring.request_key(m, base, typed=api_key, policy=policy)
             for m, base in ((self.translator[0], self.translator[1]), (cfg.model, cfg.api_base))
         }
         super().__init__(
@@ -309,16 +309,26 @@ class _Asker(CachedAsker):
         return list(await asyncio.gather(*jobs))
 
 
-def run(cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progress=None):
+def run(
+    cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progress=None, policy=None
+):
     """Ask, parse, store and score every language of `cfg`; returns the scores of all of them.
 
-    progress(language, answered_items, total_items) is called after each language."""
+    progress(language, answered_items, total_items) is called after each language. `api_key`:
+    a key typed for these endpoints; `policy` (default: the CLI's): the allowed api_bases and
+    where the operator's keys may go."""
+    bases = [u for u in dict.fromkeys((cfg.api_base, cfg.translator_api_base)) if u]
+    for url in bases:
+        check_allowed(url, policy)
     items = survey_items(db, cfg.instrument)
-    for url in dict.fromkeys(u for u in (cfg.api_base, cfg.translator_api_base) if u):
-        check_reachable(url)
+    for url in bases:
+        check_reachable(url, policy=policy)
+    stored = dataclasses.asdict(cfg)
+    for name in ("api_base", "translator_api_base"):
+        stored[name] = keyring.redact_url(stored[name])
     with store.connect(db) as con:
-        run_id = runs.start_run(con, "survey", dataclasses.asdict(cfg))
-    asker, status, counts = _Asker(cfg, db, run_id, api_key), "failed", {}
+        run_id = runs.start_run(con, "survey", stored)
+    asker, status, counts = _Asker(cfg, db, run_id, api_key, policy), "failed", {}
 
     async def all_languages():
         for language in cfg.languages:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from univar.catalog import registry
 from univar.llm.client import Request
+from univar.llm.keys import redact_url
 from univar.paths import Db
 
 PROMPT = (
@@ -35,7 +36,7 @@ def translator_of(
 
 def label(model: str, api_base: str | None) -> str:
     """What qa_pairs.translator records: the litellm model string (and where it ran)."""
-    return f"{model}@{api_base}" if api_base else model
+    return f"{model}@{redact_url(api_base)}" if api_base else model
 
 
 def request(text: str, source: str, target: str, model: str, api_base: str | None) -> Request:
@@ -69,36 +70,38 @@ def translate_texts(
     api_key: str | None = None,
     concurrency: int = 4,
     progress=None,
+    policy=None,
 ) -> list[str]:
     """`texts` translated from `source` to `target`, in order, through the request cache that
     elicitation uses: a text translated before costs nothing, each new reply is stored as it
     arrives (so a crash or a failure loses nothing and a rerun asks nothing twice).
 
-    progress(done, total) after each reply. Raises UserError naming the first text that could
-    not be translated, after every other reply is stored."""
+    progress(done, total) after each reply. `api_key`: one typed for this endpoint; else the
+    operator's where `policy` lets it go (`keys.key_for`). Raises UserError naming the first
+    text that could not be translated, after every other reply is stored."""
     import asyncio
     import time
     import uuid
 
+    from univar import policy as policies
     from univar.errors import UserError
     from univar.llm import keys as keyring
     from univar.llm.client import RetryPolicy, run_blocking
     from univar.llm.endpoints import check_reachable
     from univar.llm.request_cache import CachedAsker
 
+    policy = policy if policy is not None else policies.load(app=False)
     registry.check_model_string(model)
     if source == target:
         return list(texts)
     if api_base:
-        check_reachable(api_base)
+        check_reachable(api_base, policy=policy)
     reqs = [request(t, source, target, model, api_base) if t and t.strip() else None for t in texts]
     asker = CachedAsker(
         db,
         [model],
         time.strftime("%Y%m%d-%H%M%S-translate-") + uuid.uuid4().hex[:8],
-        api_keys={
-            model: keyring.resolve_api_key(model, api_key) or ("local" if api_base else None)
-        },
+        api_keys={model: keyring.request_key(model, api_base, typed=api_key, policy=policy)},
         keys=keyring.known_keys() + ([api_key] if api_key else []),
         policy=RetryPolicy(120.0, 4),
         concurrency=concurrency,

@@ -2,7 +2,7 @@
 
 This package's public names are re-exported here (`from univar import encoders`); its modules
 import each other directly, never through this file. May import: store, paths, hardware, errors,
-config, progress. Nothing here imports torch or sentence-transformers at module level.
+config, progress, policy (for its type only). Nothing here imports torch or sentence-transformers at module level.
 """
 
 from univar.encoders.base import (
@@ -17,6 +17,7 @@ from univar.encoders.base import (
 from univar.encoders.cache import cached_vectors, embed_qa, embed_texts, qa_frame
 from univar.encoders.loading import (
     LazyEncoder,
+    check_allowed,
     encoder_choices,
     encoder_id,
     load_encoder,
@@ -36,6 +37,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "TrainedEncoder",
     "cached_vectors",
+    "check_allowed",
     "default_minilm_path",
     "embed_qa",
     "embed_texts",

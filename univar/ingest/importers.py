@@ -228,15 +228,23 @@ def _import_instrument(fmt: str, paths: list[Path], db: Db, dataset: str | None)
 
 
 def llm_translator(
-    model: str, api_base: str | None = None, db: Db = None, progress=None
+    model: str,
+    api_base: str | None = None,
+    db: Db = None,
+    progress=None,
+    *,
+    api_key: str | None = None,
+    policy=None,
 ) -> Translator:
     """Translate non-English rows to English through the elicitation engine's translator
-    (the same prompt and request cache), one language at a time."""
+    (the same prompt and request cache), one language at a time. `api_key`: one typed for
+    this endpoint; `policy` (default: the CLI's): allowed api_bases, where the operator's keys
+    may go."""
     from univar.llm.endpoints import check_reachable
 
     registry.check_model_string(model)
     if api_base:
-        check_reachable(api_base)  # before anything is sent or written
+        check_reachable(api_base, policy=policy)  # before anything is sent or written
 
     def run(rows: list[dict]) -> int:
         todo = [r for r in rows if needs_translation(r)]
@@ -244,7 +252,15 @@ def llm_translator(
             group = [r for r in todo if r["language"] == lang]
             texts = [r["question"] for r in group] + [r["answer"] for r in group]
             out = translation.translate_texts(
-                texts, lang, "eng", model=model, api_base=api_base, db=db, progress=progress
+                texts,
+                lang,
+                "eng",
+                model=model,
+                api_base=api_base,
+                db=db,
+                api_key=api_key,
+                progress=progress,
+                policy=policy,
             )
             for i, r in enumerate(group):
                 r["question_en"], r["answer_en"] = out[i], out[len(group) + i]

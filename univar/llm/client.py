@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from univar.llm.keys import redact
+from univar.llm.keys import redact, redact_url
 
 MAX_REPLY_CHARS = 64 * 1024
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -39,8 +39,17 @@ class Request:
 
     @property
     def key(self) -> str:
+        # Credentials in an api_base change no reply: a rotated token keeps its cache, and no
+        # secret goes into a stored hash.
         blob = json.dumps(
-            [self.purpose, self.model, self.api_base, self.messages, self.params, self.sample],
+            [
+                self.purpose,
+                self.model,
+                redact_url(self.api_base),
+                self.messages,
+                self.params,
+                self.sample,
+            ],
             ensure_ascii=False,
             separators=(",", ":"),
         )

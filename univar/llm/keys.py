@@ -1,9 +1,12 @@
-"""API keys: where they come from, which providers have one, and scrubbing them from text.
+"""API keys: which key goes with a request, which providers have one, and scrubbing them from text.
 
-Order of lookup for a model's key: an explicit argument (a page's session memory), then the
-environment variables litellm reads, then `.streamlit/secrets.toml` (top level or any table).
-Keys are handed to litellm per call and never stored; `redact` runs over every error message
-and log line before it is stored or printed.
+`key_for` is the one rule, in both modes: a key typed for that endpoint (a page's session
+memory, a CLI flag) goes with its request; the operator's key (the environment variables
+litellm reads, then `.streamlit/secrets.toml`, top level or any table) only where
+`policy.operator_key_may_go` says, i.e. to its provider's own endpoints; otherwise none. Keys
+are handed to litellm per call and never stored; `redact` runs over every error message and log
+line before it is stored or printed, and `redact_url` over every api_base that is stored or
+shown (a URL may carry credentials of its own).
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from univar import policy as policies
 from univar.paths import PROJECT_ROOT
 
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 MASK = "[REDACTED]"
+PLACEHOLDER_KEY = "local"
 
 # litellm provider prefix -> the environment variables litellm reads for it, first one wins.
 PROVIDER_ENV: dict[str, tuple[str, ...]] = {
@@ -38,6 +44,15 @@ PROVIDER_ENV: dict[str, tuple[str, ...]] = {
     "hosted_vllm": ("HOSTED_VLLM_API_KEY",),
     "replicate": ("REPLICATE_API_KEY",),
 }
+
+# Query parameters whose value is a credential (Azure's api-key, Gemini's key, tokens, SAS sig).
+_SECRET_PARAM_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "sig", "credential")
+_URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.\-]*://)[^/\s@\"'<>]+@", re.IGNORECASE)
+_URL_SECRET_PARAM = re.compile(
+    r"([?&][\w.\-]*(?:key|token|secret|password|passwd|auth|sig|credential)[\w.\-]*=)"
+    r"[^&#\s\"'<>]+",
+    re.IGNORECASE,
+)
 
 # Bare model names litellm routes without a prefix.
 _BARE_PREFIXES = (
@@ -99,15 +114,59 @@ def _lookup(names: tuple[str, ...], secrets_path: Path | None) -> tuple[str | No
     return None, None
 
 
-def resolve_api_key(
-    model: str, explicit: str | None = None, *, secrets_path: Path | None = None
-) -> str | None:
-    """The key to send with a request to `model`, or None when none is configured."""
-    if explicit:
-        return explicit
+def key_for(
+    model: str,
+    api_base: str | None = None,
+    *,
+    typed: str | None = None,
+    policy: policies.Policy | None = None,
+    secrets_path: Path | None = None,
+) -> tuple[str | None, str]:
+    """(key, source) for a request to `model` at `api_base`; source is 'typed', 'environment',
+    'secrets.toml' or 'none'. `policy`: None reads the CLI's (`policy.load(app=False)`)."""
+    if typed:
+        return typed, "typed"
     provider = provider_of(model)
-    names = PROVIDER_ENV.get(provider or "", ())
-    return _lookup(names, secrets_path)[0] if names else None
+    policy = policy if policy is not None else policies.load(app=False)
+    if not policy.operator_key_may_go(provider, api_base):
+        return None, "none"
+    key, source = _lookup(PROVIDER_ENV.get(provider or "", ()), secrets_path)
+    return (key, source) if key else (None, "none")
+
+
+def request_key(
+    model: str,
+    api_base: str | None = None,
+    *,
+    typed: str | None = None,
+    policy: policies.Policy | None = None,
+) -> str | None:
+    """The api_key to hand litellm: `key_for`'s, else a placeholder where api_base is set.
+    Given None, litellm would fill in the environment's key itself and send it to api_base;
+    self-hosted servers (llama.cpp, vLLM) ignore the placeholder."""
+    key = key_for(model, api_base, typed=typed, policy=policy)[0]
+    return key or (PLACEHOLDER_KEY if api_base else None)
+
+
+def key_source_label(model: str, source: str) -> str:
+    """Which key a request uses, in words for a page; never the key."""
+    if source == "typed":
+        return "your key typed here"
+    if source in ("environment", "secrets.toml"):
+        return f"the server's {(provider_of(model) or 'provider').upper()} key"
+    return "none"
+
+
+def resolve_api_key(
+    model: str,
+    explicit: str | None = None,
+    *,
+    api_base: str | None = None,
+    policy: policies.Policy | None = None,
+    secrets_path: Path | None = None,
+) -> str | None:
+    """The key to send with a request to `model` at `api_base`, or None (`key_for`)."""
+    return key_for(model, api_base, typed=explicit, policy=policy, secrets_path=secrets_path)[0]
 
 
 def present_keys(secrets_path: Path | None = None) -> dict[str, str]:
@@ -129,10 +188,45 @@ def known_keys(secrets_path: Path | None = None) -> list[str]:
     return sorted((v for v in values if v and len(v) >= 6), key=len, reverse=True)
 
 
+def _secret_param(name: str) -> bool:
+    name = name.lower().replace("-", "_")
+    return any(word in name for word in _SECRET_PARAM_WORDS)
+
+
+def redact_url(url: str | None) -> str | None:
+    """`url` without the credentials it may carry (user:password@, ?api-key=, ?token= ...);
+    for storing and showing. Requests keep the real URL."""
+    if not url:
+        return url
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return _redact_urls_in(text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_secret_param(k) for k, _ in pairs):
+            query = urlencode([(k, MASK if _secret_param(k) else v) for k, v in pairs], safe="[]")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return text
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_urls_in(text: str) -> str:
+    """Credentials of URLs inside free text (an error message, a stored config's JSON)."""
+    text = _URL_USERINFO.sub(rf"\1{MASK}@", text)
+    return _URL_SECRET_PARAM.sub(rf"\1{MASK}", text)
+
+
 def redact(text: object, keys: list[str] | tuple[str, ...] | None = None) -> str:
-    """`text` with every known key (and anything shaped like a key) replaced by [REDACTED]."""
+    """`text` with every known key (and anything shaped like a key, and URL credentials)
+    replaced by [REDACTED]."""
     out = str(text)
     for key in keys if keys is not None else known_keys():
         if key and len(key) >= 6:
             out = out.replace(key, MASK)
-    return _KEY_SHAPES.sub(MASK, out)
+    return _KEY_SHAPES.sub(MASK, _redact_urls_in(out))

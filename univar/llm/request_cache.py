@@ -18,6 +18,7 @@ import time
 
 from univar import store
 from univar.llm.client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
+from univar.llm.keys import redact_url
 from univar.paths import Db
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def request_row(req: Request, reply: Reply, run_id: str) -> list:
         req.key,
         req.purpose,
         req.model,
-        req.api_base,
+        redact_url(req.api_base),
         json.dumps(req.message_dicts(), ensure_ascii=False),
         json.dumps(req.params_dict()),
         reply.status,

@@ -8,6 +8,7 @@
 
 from univar.paths import Db
 from univar.store.connection import (
+    check_store,
     connect,
     query_df,
     rollback,
@@ -15,11 +16,13 @@ from univar.store.connection import (
     transaction,
     write_lock,
 )
-from univar.store.schema import StoreError
+from univar.store.schema import NotAStoreError, StoreError
 
 __all__ = [
     "Db",
+    "NotAStoreError",
     "StoreError",
+    "check_store",
     "connect",
     "query_df",
     "rollback",

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from univar.paths import Db, db_path
-from univar.store.schema import StoreError, migrate
+from univar.store.schema import FOREIGN_FILE, NotAStoreError, StoreError, migrate, stored_version
 
 _LOCK_WORDS = ("lock", "Conflicting lock", "Could not set lock")
 _init_lock = threading.Lock()
@@ -87,6 +87,24 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def check_store(path: Db = None) -> None:
+    """Refuse an existing file that is not a UniVaR store before anything writes to it; a
+    missing file is fine (it becomes a new database). Only reads the file."""
+    path = db_path(path)
+    if not path.exists():
+        return
+    try:
+        with connect(path, read_only=True) as con:
+            stored_version(con)
+    except duckdb.Error as exc:  # not a DuckDB file at all, or one of a newer DuckDB
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NotAStoreError(
+            f"{path.name} cannot be opened as a DuckDB database: {first}"
+        ) from None
+    except NotAStoreError:
+        raise NotAStoreError(f"{path.name} is {FOREIGN_FILE}") from None
 
 
 def write_lock(path: Db = None) -> threading.RLock:

@@ -2,12 +2,14 @@
 
 The `qa` view is the contract every stage reads: qa_id, dataset, model, language, question_id,
 question, answer, question_en, answer_en, value, framework, identity (model$language),
-created_at. Imports nothing of ours.
+created_at. Imports only errors.
 """
 
 from __future__ import annotations
 
 import duckdb
+
+from univar.errors import UserError
 
 SCHEMA_VERSION = 1
 
@@ -181,13 +183,43 @@ class StoreError(RuntimeError):  # not UserError: the input was fine
     """The database could not be opened or written; the message says why."""
 
 
+class NotAStoreError(StoreError, UserError):  # both: the input (the file chosen) was not fine
+    """An existing DuckDB file that holds tables of its own and no univar schema."""
+
+
+FOREIGN_FILE = (
+    "not a UniVaR database (it holds tables of its own and no UniVaR schema version); "
+    "univar leaves it untouched: pick another .duckdb file"
+)
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version a file holds, 0 for an empty one; reads only. Refuses a file with
+    tables of its own: migrating it would write our tables into somebody else's database."""
+    try:
+        # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+        rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    except duckdb.CatalogException:  # no meta table: new, or not ours
+        rows = []
+    except duckdb.BinderException:  # a meta table of other columns
+        raise NotAStoreError(FOREIGN_FILE) from None
+    if rows:
+        try:
+            return int(rows[0][0])
+        except (TypeError, ValueError):
+            raise NotAStoreError(FOREIGN_FILE) from None
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+    ).fetchall()
+    # a meta table alone is ours: univar once created it before the first migration ran
+    if any(name != "meta" for (name,) in tables):
+        raise NotAStoreError(FOREIGN_FILE)
+    return 0
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Bring the schema up to SCHEMA_VERSION; returns the version found before."""
-    con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
-    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-    row = rows[0] if rows else None
-    found = int(row[0]) if row else 0
+    found = stored_version(con)
     if found > SCHEMA_VERSION:
         raise StoreError(
             f"database schema v{found} is newer than this univar (v{SCHEMA_VERSION}); upgrade univar"
