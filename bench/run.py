@@ -36,6 +36,7 @@ PARTS = {
     ),
     "startup": ("bench_startup", {"rows": 300}, {"rows": 100}),
     "import": ("bench_import", {"rows": 20_000, "repeats": 2}, {"rows": 5000, "repeats": 1}),
+    "validate": ("bench_validate", {"megabytes": 190}, {"megabytes": 40}),
 }
 _CHILD = """
 import json, sys
@@ -158,6 +159,21 @@ def rows_of(name: str, r: dict) -> list[tuple[str, str, str, str]]:
                 "-",
                 f"{r['rows']:,} rows ({r['megabytes']} MB): validate "
                 f"{r['validate_rows_per_s']:,}/s, write {r['write_rows_per_s']:,}/s",
+            )
+        ]
+    if name == "validate":
+        size = f"{r['megabytes']} MB CSV, {r['rows']:,} rows"
+        return [
+            (
+                f"peak memory, {label}",
+                f"{r[part]['max_rss_mb']:,} MB",
+                "well under 1 GB" if part != "import" else "-",
+                f"{size}: {r[part]['seconds']} s",
+            )
+            for part, label in (
+                ("page", "Upload page check"),
+                ("check", "import --check"),
+                ("import", "import"),
             )
         ]
     return []

@@ -6,15 +6,19 @@ Session keys every page reads: `db` (path of the DuckDB file; `db_path` holds th
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
 
-from univar import encoders
+import univar.policy
+from univar import encoders, store
 from univar.analysis import mapdata
 from univar.errors import UserError
 from univar.ingest import demo
-from univar.paths import db_path
 
 OTHER_ENCODER = "Other (a sentence-transformers name or path) ..."
 
@@ -36,10 +40,24 @@ def _leave_folder_mode() -> None:
 _leave_folder_mode()
 
 
+def policy() -> univar.policy.Policy:
+    """The operator's policy for this request. Not cached: it is cheap, and the operator (or a
+    test) may change the settings while the server runs."""
+    return univar.policy.load(server_address=st.get_option("server.address"))
+
+
+def session_owner() -> str:
+    """An id for this browser session, to tell whose job is whose. Streamlit's own session id is
+    not used: AppTest gives every test session the same one."""
+    if "univar_session" not in st.session_state:
+        st.session_state.univar_session = uuid.uuid4().hex
+    return st.session_state.univar_session
+
+
 def current_db() -> str:
     """The database this session uses: the sidebar's choice, else $UNIVAR_DB or the default."""
     if not st.session_state.get("db"):
-        st.session_state.db = str(db_path())
+        st.session_state.db = str(policy().default_db())
     st.session_state.db_path = st.session_state.db  # the name some pages read
     return st.session_state.db
 
@@ -58,7 +76,8 @@ def encoder_handle(name: str, trust_remote_code: bool = False) -> encoders.LazyE
 
 def current_encoder() -> encoders.LazyEncoder:
     trust = bool(st.session_state.get("encoder_trust_remote_code"))
-    return encoder_handle(current_encoder_name(), trust)
+    # the sidebar checked the name when it was typed; this catches any other way in
+    return encoder_handle(encoders.check_allowed(current_encoder_name(), policy(), trust), trust)
 
 
 @st.cache_resource(show_spinner="Loading the demo dataset ...")
@@ -83,12 +102,19 @@ def sidebar() -> None:
             help="Every page reads and writes this file. A new path starts an empty database.",
         ).strip()
         if typed and typed != db:
-            if not typed.endswith(".duckdb"):
-                st.error("The database file name must end in .duckdb")
+            try:
+                chosen = policy().resolve_inside(typed, "database file")
+                if not chosen.name.endswith(".duckdb"):
+                    raise UserError("The database file name must end in .duckdb")
+                store.check_store(chosen)  # somebody else's DuckDB file is never written to
+            except (UserError, store.StoreError) as exc:
+                show_user_error(exc)
             else:
-                st.session_state.db = st.session_state.db_path = typed
+                st.session_state.db = st.session_state.db_path = str(chosen)
                 st.rerun()
-        try:
+        # a locked or foreign file: say so and keep the app usable; a database error's own
+        # text holds the file's full path, so only the log gets it
+        with shown_errors(f"reading {Path(db).name}"):
             seed_demo(db)
             c = counts(db, mapdata.db_version(db))
             st.caption(
@@ -96,8 +122,6 @@ def sidebar() -> None:
                 f"{c['languages']:,} languages · {c['datasets']:,} datasets · "
                 f"{c['vectors']:,} cached vectors · {c['maps']:,} cached maps"
             )
-        except Exception as exc:  # a locked or foreign file: say so, keep the app usable
-            st.error(f"Cannot read {Path(db).name}: {exc}")
         st.markdown("### Encoder")
         choices = encoders.encoder_choices()
         name = current_encoder_name()
@@ -110,18 +134,33 @@ def sidebar() -> None:
             "has its own cached vectors and maps.",
         )
         if picked == OTHER_ENCODER:
+            rules = policy()
             typed = st.text_input(
                 "Encoder name or path",
                 value="" if name in choices else name,
                 placeholder="e.g. CAiRE/UniVaR-lambda-5 (needs network) or a local folder",
             ).strip()
-            name = typed or name
-            st.checkbox(
-                "Run the encoder's own code (trust_remote_code)",
-                key="encoder_trust_remote_code",
-                help="Some models, such as CAiRE/UniVaR-lambda-5, ship Python code that runs "
-                "when they load. Allow it only for models you trust.",
-            )
+            if rules.allows_remote_code():
+                st.checkbox(
+                    "Run the encoder's own code (trust_remote_code)",
+                    key="encoder_trust_remote_code",
+                    help="Some models, such as CAiRE/UniVaR-lambda-5, ship Python code that runs "
+                    "when they load. Allow it only for models you trust.",
+                )
+            else:
+                st.caption(
+                    "This server runs no encoder's own code (trust_remote_code): its operator "
+                    "has not allowed it."
+                )
+            if typed and typed != name:
+                trust = bool(st.session_state.get("encoder_trust_remote_code"))
+                try:
+                    allowed = encoders.check_allowed(typed, rules, trust)
+                    encoder_handle(allowed, trust)  # hashes a folder: a bad one is named here
+                except UserError as exc:
+                    show_user_error(exc)
+                else:
+                    name = allowed
         else:
             name = picked
         if name != st.session_state.encoder:
@@ -130,11 +169,56 @@ def sidebar() -> None:
         st.caption(f"In use: `{name}`")
 
 
+# Each character to which Markdown, GitHub's Markdown or Streamlit give a meaning: links and
+# images ([ ] ( ) !), raw HTML, entities and autolinks (< > & : and the . of www.x.org),
+# emphasis, code, headings, lists, tables, rules (\ ` * _ # + - . | > ~ =), LaTeX ($) and
+# Streamlit's :color[...] directives ({ }). CommonMark lets a backslash escape each of them.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&:="})
+# GitHub's Markdown links bare URLs and e-mails by a search in the text after escapes are
+# undone: an invisible WORD JOINER in `http://`, `www.` and before `@` leaves nothing to find.
+_AUTOLINK_JOINTS = re.compile(r"(?<=http:)(?=//)|(?<=https:)(?=//)|(?<=www)(?=\.)|(?=@)", re.I)
+
+
 def plain(message) -> str:
-    """A message as literal text in Streamlit's markdown: two `$` (as in two model$language
-    identities) would otherwise typeset what lies between them as LaTeX."""
-    return str(message).replace("$", "\\$")
+    """Text from data as literal text in anything of Streamlit that renders Markdown (markdown,
+    write, caption, info/warning/error/success, labels of widgets, expanders, tabs, metrics).
+
+    Data: a CSV cell, an LLM's answer, a model, value, framework or dataset name, anything read
+    from the database, an error that quotes one. Unescaped, `![x](https://host/p.png)` makes
+    every viewer's browser fetch from that host, `[Re-enter your key](https://host)` is a live
+    link and two `$` typeset LaTeX. Selectbox and multiselect options and data frames show text
+    as it is: they take the text itself."""
+    return _AUTOLINK_JOINTS.sub("\u2060", str(message)).translate(_MARKDOWN_ESCAPES)
 
 
 def show_user_error(exc: UserError) -> None:
     st.error(plain(exc))
+
+
+_log = logging.getLogger("univar.pages")
+
+
+class Outcome:
+    """What `shown_errors` saw: `failed` turns True when it showed an error."""
+
+    failed = False
+
+
+@contextmanager
+def shown_errors(doing: str, where=None):
+    """Wraps what a page does for a click or an upload. A UserError shows its one line; any
+    other error shows one line that says nothing of it, since its text and traceback may hold
+    server paths or settings, and goes with its traceback to the server log. `where`: a column
+    or container to show it in. st.rerun and st.stop pass through (they are no Exception)."""
+    outcome = Outcome()
+    try:
+        yield outcome
+    except UserError as exc:
+        outcome.failed = True
+        (where or st).error(plain(exc))
+    except Exception:
+        outcome.failed = True
+        _log.exception("unexpected error while %s", doing)
+        (where or st).error(
+            plain(f"Something went wrong while {doing}; the server log has the details.")
+        )

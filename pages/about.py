@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from pages._shared import current_db, current_encoder
+from pages._shared import current_db, current_encoder, plain
 from univar.analysis import mapdata
 from univar.ingest import demo
 
@@ -24,9 +24,9 @@ if overview.empty:
     st.info("This database holds no datasets yet.")
 for row in overview.to_dict("records"):
     with st.container(border=True):
-        st.markdown(f"#### {row['dataset']} · {row['kind']}")
+        st.markdown(f"#### {plain(row['dataset'])} · {plain(row['kind'])}")
         if row["description"]:
-            st.write(row["description"])
+            st.markdown(plain(row["description"]))
         st.caption(
             f"{row['qa_pairs']:,} QA pairs · {row['models']:,} models · "
             f"{row['languages']:,} languages · added {row['created_at']:%Y-%m-%d %H:%M}"
@@ -34,9 +34,10 @@ for row in overview.to_dict("records"):
         provenance = json.loads(row["provenance"]) if row["provenance"] else None
         if row["kind"] == "demo" and provenance and provenance.get("models"):
             st.markdown(
-                f"Models: **{', '.join(provenance.get('models', []))}** · languages: "
-                f"**{', '.join(provenance.get('languages', []))}** · exported "
-                f"{provenance.get('exported_at', 'unknown')} · encoder `{provenance.get('encoder')}`"
+                f"Models: **{plain(', '.join(provenance.get('models', [])))}** · languages: "
+                f"**{plain(', '.join(provenance.get('languages', [])))}** · exported "
+                f"{plain(provenance.get('exported_at', 'unknown'))} · encoder "
+                f"{plain(provenance.get('encoder'))}"
             )
             st.caption(
                 "The demo's answers come from small local models (SmolLM2-135M, Gemma-3-270M) "

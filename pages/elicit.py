@@ -3,21 +3,19 @@ background with live progress, and find past runs to run again or resume."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._shared import plain
+from pages._shared import plain, policy, session_owner, shown_errors
 from univar.catalog import instruments, questions, registry
 from univar.config import field_default
 from univar.elicit import engine, history, jobs
 from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
 from univar.llm import local_server
-from univar.llm.endpoints import check_connection
-from univar.llm.keys import present_keys, provider_of
+from univar.llm.endpoints import check_allowed, check_connection
+from univar.llm.keys import key_for, key_source_label, provider_of, redact_url
+from univar.policy import origin
 
 LOCAL_API_BASE = local_server.default_api_base()
 MAP_PAGE = "pages/value_map.py"
@@ -29,7 +27,12 @@ STATUS_WORDS = {
     "failed": "Failed",
 }
 db = st.session_state.get("db_path")  # set by the app's sidebar; None: $UNIVAR_DB or default
-typed_keys: dict = st.session_state.setdefault("el_api_keys", {})  # provider -> key, memory only
+# endpoint_name -> key typed here, in this session's memory only
+typed_keys: dict = st.session_state.setdefault("el_api_keys", {})
+# api_base as stored (credentials redacted) -> as typed, so a past run can go there again
+typed_bases: dict = st.session_state.setdefault("el_api_bases", {})
+pol = policy()
+me = session_owner()
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -91,46 +94,71 @@ def choose_models() -> list[tuple[str, str | None]]:
     custom_base = right.text_input("Its api_base (optional)", key="el_custom_base")
     if custom.strip():
         chosen.append((custom.strip(), custom_base.strip() or None))
-    return list(dict.fromkeys(chosen))
+    allowed = []
+    for model, base in dict.fromkeys(chosen):
+        try:
+            check_allowed(base, pol)
+        except UserError as exc:  # said once, here: nothing is planned or sent for it
+            st.error(plain(exc))
+            continue
+        if base:
+            typed_bases[redact_url(base)] = base
+        allowed.append((model, base))
+    return allowed
 
 
-def ask_keys(chosen) -> dict[str, str]:
-    """model -> a key typed here; keys set in the environment or secrets are only named."""
-    found = present_keys()
-    for provider in dict.fromkeys(provider_of(m) for m, base in chosen if base != LOCAL_API_BASE):
-        if provider is None:
-            continue
-        if provider in found:
-            st.caption(f"🔑 A key for **{provider}** is set in the {found[provider]}.")
-            continue
-        widget = f"el_key_{provider}"
-        if widget not in st.session_state and provider in typed_keys:
-            st.session_state[widget] = typed_keys[provider]  # back on the page: keep it
-        typed = st.text_input(
-            f"API key for {provider}",
-            type="password",
-            key=widget,
-            help="Kept in this browser session's memory only: never saved or logged.",
-        )
-        typed_keys[provider] = typed
-    keys = {m: typed_keys.get(provider_of(m)) for m, _ in chosen if typed_keys.get(provider_of(m))}
-    # A local server needs no key: never send it a provider's real one from the environment.
-    return keys | {m: "local" for m, base in chosen if base == LOCAL_API_BASE}
+def endpoint_name(model: str, api_base: str | None) -> str:
+    """One typed key per provider and host: 'openai', 'openai@http://host:8000'."""
+    provider = provider_of(model) or model.split("/", 1)[0]
+    return f"{provider}@{origin(api_base) or api_base}" if api_base else provider
+
+
+def ask_keys(chosen) -> dict[tuple[str, str | None], str]:
+    """(model, api_base) -> a key typed here. The server's own key goes only to its provider's
+    endpoints (`keys.key_for`), so every other endpoint gets a field of its own; each endpoint
+    says which key it will use, never the key."""
+    keys, asked, said = {}, set(), set()
+    for model, base in chosen:
+        name = endpoint_name(model, base)
+        if base == LOCAL_API_BASE or provider_of(model) is None:
+            continue  # the local server needs no key; litellm refuses an unknown provider
+        at = f" at {plain(redact_url(base))}" if base else ""  # typed text: literal
+        where = f"**{plain(provider_of(model))}**{at}"
+        if key_for(model, base, policy=pol)[0] is None and name not in asked:
+            asked.add(name)
+            widget = f"el_key_{name}"
+            if widget not in st.session_state and name in typed_keys:
+                st.session_state[widget] = typed_keys[name]  # back on the page: keep it
+            typed_keys[name] = st.text_input(
+                f"API key for {plain(provider_of(model))}{at}",
+                type="password",
+                key=widget,
+                help="Kept in this browser session's memory only: never saved or logged, and "
+                "sent only to this endpoint.",
+            )
+        typed = typed_keys.get(name) if name in asked else None
+        source = key_for(model, base, typed=typed, policy=pol)[1]
+        if name not in said:
+            said.add(name)
+            st.caption(f"🔑 {where} uses {key_source_label(model, source)}.")
+        if typed:
+            keys[(model, base)] = typed
+    return keys
 
 
 def test_connections(chosen, keys) -> None:
     if st.button("Test connection", key="el_test", disabled=not chosen):
         results = {}
-        with st.spinner("One short request per model ..."):
+        with shown_errors("testing the connection"), st.spinner("One short request per model ..."):
             for m, base in chosen:
                 try:
-                    result = check_connection(m, base, keys.get(m))
+                    result = check_connection(m, base, keys.get((m, base)), policy=pol)
                     results[m] = (result.ok, result.message)
                 except UserError as exc:
                     results[m] = (False, str(exc))
         st.session_state.el_conn = results
     for model, (ok, message) in st.session_state.get("el_conn", {}).items():
-        (st.success if ok else st.error)(f"{model}: {message}")
+        (st.success if ok else st.error)(plain(f"{model}: {message}"))  # the server's words
 
 
 def choose_questions() -> list[questions.Question]:
@@ -176,12 +204,13 @@ def choose_questions() -> list[questions.Question]:
         "CSV with a `question` column (question_id, framework, code optional)",
         type=["csv"],
         key="el_qfile",
+        max_upload_size=pol.max_upload_mb,
     )
     if upload is None:
         return []
-    path = Path(tempfile.mkdtemp(prefix="univar-q-")) / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
-    return questions.select_questions(db, str(path))
+    # read from memory: a copy on disk per rerun would pile up, and its path would show in
+    # the file's error messages
+    return questions.uploaded_questions(db, upload.name, upload.getvalue())
 
 
 def show_plan(plans) -> None:
@@ -216,7 +245,7 @@ def map_link(job) -> None:
 def draw_job(job) -> None:
     t = job.totals()
     now = f" {job.current}" if job.current and job.status == "running" else ""
-    st.markdown(f"**{STATUS_WORDS[job.status]}{now}** · {', '.join(job.languages)}")
+    st.markdown(f"**{STATUS_WORDS[job.status]}{plain(now)}** · {plain(', '.join(job.languages))}")
     st.progress(
         t.done / max(t.total, 1),
         text=f"{t.done} of {t.total} QA pairs · {t.cached} from cache · {t.failed} failed · "
@@ -240,17 +269,21 @@ def draw_job(job) -> None:
         width="stretch",
     )
     if job.live:
-        st.button(
-            "Cancel",
-            key=f"el_cancel_{job.job_id}",
-            on_click=job.cancel,
-            help="Stops new requests; every finished answer is kept.",
-        )
+        if job.may_control(me):
+            st.button(
+                "Cancel",
+                key=f"el_cancel_{job.job_id}",
+                on_click=job.cancel,
+                args=(me,),
+                help="Stops new requests; every finished answer is kept.",
+            )
+        else:
+            st.caption("Started in another browser session: you can watch it, not cancel it.")
         return
     if job.error:
-        st.error(job.error)
+        st.error(plain(job.error))
     for s in job.summaries:
-        st.success(f"{s.run_id}: {s.line()}")
+        st.success(plain(f"{s.run_id}: {s.line()}"))
     if any(s.ok for s in job.summaries):
         map_link(job)
 
@@ -279,14 +312,17 @@ def show_jobs() -> None:
 
 
 def start(configs, qs, keys, restart_run: str | None = None) -> None:
-    try:
-        with st.spinner("Checking the settings and the connection ..."):
-            if restart_run:
-                job = jobs.restart(restart_run, db, api_keys=keys)
-            else:
-                job = jobs.start(configs, db, questions=qs, api_keys=keys)
-    except UserError as exc:
-        st.error(plain(exc))
+    with (
+        shown_errors("starting the run") as outcome,
+        st.spinner("Checking the settings and the connection ..."),
+    ):
+        if restart_run:
+            job = jobs.restart(
+                restart_run, db, api_keys=keys, api_bases=typed_bases, owner=me, policy=pol
+            )
+        else:
+            job = jobs.start(configs, db, questions=qs, api_keys=keys, owner=me, policy=pol)
+    if outcome.failed:
         return
     st.session_state.el_job = job.job_id
     st.rerun()
@@ -306,10 +342,12 @@ def show_history() -> None:
         key="el_history_run",
     )
     past = by_id[run_id]
-    model = past.config.model if past.config else ""
-    keys = {model: typed_keys[provider_of(model)]} if typed_keys.get(provider_of(model)) else {}
-    if past.config and past.config.api_base == LOCAL_API_BASE:
-        keys = {model: "local"}
+    keys = {}
+    if past.config:
+        model = past.config.model
+        base = typed_bases.get(past.config.api_base, past.config.api_base)
+        if typed_keys.get(endpoint_name(model, base)):
+            keys = {(model, base): typed_keys[endpoint_name(model, base)]}
     left, right = st.columns(2)
     if left.button("Run again", key="el_again", disabled=past.config is None):
         start(None, None, keys, restart_run=run_id)
@@ -336,11 +374,9 @@ languages = st.multiselect(
     format_func=language_label,
     key="el_languages",
 )
-try:
+qs = []
+with shown_errors("reading the questions"):
     qs = choose_questions()
-except UserError as exc:
-    st.error(plain(exc))
-    qs = []
 cols = st.columns(5)
 samples = cols[0].number_input(
     "Samples per question", 1, 100, field_default(ElicitConfig, "samples"), key="el_samples"
@@ -366,7 +402,7 @@ configs, plans = [], []
 if not (chosen and languages and qs):
     st.info("Choose at least one model, one language and some questions.")
 else:
-    try:
+    with shown_errors("planning the run") as outcome:
         configs = jobs.build_configs(
             chosen,
             languages,
@@ -378,11 +414,10 @@ else:
             dataset=dataset.strip(),
         )
         with st.spinner("Counting what is cached ..."):
-            plans = [engine.plan(c, db, questions=qs) for c in configs]
+            plans = [engine.plan(c, db, questions=qs, policy=pol) for c in configs]
         show_plan(plans)
-    except UserError as exc:
-        st.error(plain(exc))
-        configs = []
+    if outcome.failed:
+        configs, plans = [], []
 if st.button("Run", type="primary", key="el_run", disabled=not plans):
     start(configs, qs, keys)
 

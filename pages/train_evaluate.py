@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import current_db, plain
+from pages._shared import current_db, plain, policy
 from univar import encoders, hardware
 from univar.analysis import evaluation
 from univar.config import field_default
@@ -16,6 +16,8 @@ from univar.figures import training_charts
 from univar.training import settings, splits, train
 
 db = current_db()
+rules = policy()
+runs_dir = train.runs_root(rules)
 MODES = {
     "head": "Projection head (fast on a CPU: minutes)",
     "lora": "LoRA adapter (small file; wants a GPU)",
@@ -64,7 +66,8 @@ def training_form(sizes: dict, info: dict) -> None:
         value=True,
         key="te_hold_out",
     )
-    out = st.text_input("Output folder (empty: a new folder under out/encoders/)", key="te_out")
+    where = "the data folder's encoders/" if rules.shared else "out/encoders/"
+    out = st.text_input(f"Output folder (empty: a new folder under {where})", key="te_out")
     if not datasets:
         st.warning("Pick at least one dataset to train on.")
         return
@@ -91,7 +94,9 @@ def training_form(sizes: dict, info: dict) -> None:
     running = st.session_state.get("te_job") is not None and st.session_state.te_job.running
     if st.button("Start training", type="primary", disabled=running, key="te_start"):
         try:
-            st.session_state.te_job = train.TrainJob(cfg, out or train.default_out(cfg), db)
+            st.session_state.te_job = train.TrainJob(
+                cfg, out or train.default_out(cfg, runs_dir), db, policy=rules
+            )
         except UserError as exc:
             st.error(plain(exc))
 
@@ -105,7 +110,7 @@ def job_panel() -> None:
     def progress() -> None:
         snap = job.snapshot()
         if snap["error"]:
-            st.error(f"Training failed: {snap['error']}")
+            st.error(f"Training failed: {plain(snap['error'])}")
         elif snap["running"]:
             total = max(snap.get("total") or 1, 1)
             step = min(snap.get("step") or 0, total)
@@ -133,7 +138,7 @@ def job_panel() -> None:
 
 def trained_panel() -> None:
     """What each finished encoder is: mode, data, speed, measured accuracy, loss curve."""
-    runs = train.trained_runs()
+    runs = train.trained_runs(runs_dir)
     if not runs:
         return
     with st.expander(f"Trained encoders ({len(runs)})"):
@@ -141,13 +146,15 @@ def trained_panel() -> None:
         record = train.read_record(pick)
         t, data = record.get("training", {}), record.get("data", {})
         st.markdown(
-            f"**{record['kind']}** on `{record['base']}` · {data.get('n_qas', '?'):,} QAs of "
-            f"{', '.join(data.get('datasets', []))} · {t.get('steps', '?')} steps in "
+            # the base and dataset names of a run, perhaps another user's, are data
+            f"**{plain(record['kind'])}** on {plain(record['base'])} · "
+            f"{data.get('n_qas', '?'):,} QAs of {plain(', '.join(data.get('datasets', [])))} · "
+            f"{t.get('steps', '?')} steps in "
             f"{t.get('seconds', 0) / 60:.1f} min ({t.get('qas_per_s', '?')} QAs/s on "
             f"{record.get('machine', {}).get('device', '?')}) · trained {record.get('date', '?')}"
         )
         for key, result in record.get("metrics", {}).items():
-            st.caption(f"Measured: {key}")
+            st.caption(f"Measured: {plain(key)}")
             st.dataframe(result["results"], hide_index=True)
         st.plotly_chart(
             training_charts.loss_curve_figure(train.read_curve(pick)), key="te_run_curve"
@@ -155,7 +162,7 @@ def trained_panel() -> None:
 
 
 def evaluation_panel(sizes: dict) -> None:
-    runs = [str(p) for p in train.trained_runs(shipped=False)]
+    runs = [str(p) for p in train.trained_runs(runs_dir, shipped=False)]
     choices = [*encoders.encoder_choices(), *runs]
     with st.form("te_eval_form"):
         picked = st.multiselect(
@@ -187,8 +194,9 @@ def evaluation_panel(sizes: dict) -> None:
         datasets = d.multiselect("Datasets", list(sizes), default=list(sizes), key="te_eval_data")
         go = st.form_submit_button("Evaluate", type="primary", key="te_evaluate")
     if go:
-        names = [*picked, *([extra.strip()] if extra.strip() else [])] or [evaluation.TFIDF]
         try:
+            more = [encoders.check_allowed(extra.strip(), rules)] if extra.strip() else []
+            names = [*picked, *more] or [evaluation.TFIDF]
             with st.spinner("Embedding and fitting (embeddings are cached for next time) ..."):
                 st.session_state.te_report = evaluation.evaluate(
                     names,

@@ -3,12 +3,14 @@ and a table of the QA pairs picked with a box or lasso."""
 
 from __future__ import annotations
 
+import shlex
+
 import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder, plain
 from univar import ids
-from univar.analysis import distances, mapdata, overlays
+from univar.analysis import distances, mapdata, overlays, projection, relayout
 from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
 from univar.catalog import instruments
 from univar.catalog.registry import BY_CODE, model_label
@@ -35,6 +37,21 @@ def map_ready(db: str, version: tuple, _encoder, encoder_id: str, selection, con
 @st.cache_data(show_spinner=False, max_entries=8)
 def map_points(db: str, version: tuple, _encoder, encoder_id: str, selection, config):
     return mapdata.map_points(db, _encoder, selection, config)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def layout_of(db: str, version: tuple, encoder_id: str, config):
+    return projection.current(db, encoder_id, config)
+
+
+@st.fragment(run_every=1.0)
+def relayout_progress(job: relayout.RelayoutJob) -> None:
+    """While a re-layout runs only this part reruns, so the map above stays as it is; once
+    the new layout is stored the whole page reruns and shows it."""
+    if job.live:
+        st.progress(job.fraction, text=plain(f"Re-layout: {job.message}"))
+    else:
+        st.rerun()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -71,7 +88,7 @@ def map_figure(
 def build_map(selection, config) -> None:
     """Embed what is missing and project, with progress; the result lands in the database."""
     with st.status(
-        "Building the map (embedding new QA pairs, then projecting)", expanded=True
+        "Building the map (embedding new QA pairs, then fitting or placing them)", expanded=True
     ) as box:
         bar = st.progress(0.0, text="Starting ...")
         mapdata.map_points(
@@ -208,7 +225,28 @@ except UserError as exc:
 
 matches = search(db, version, selection, query) if query.strip() else []
 summary = mapdata.summary(points, encoder.id)
-st.caption(summary + (f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""))
+found = f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""
+st.caption(plain(summary + found))
+note, redo = st.columns([6, 1], vertical_alignment="center")
+note.caption(
+    plain(
+        "Every selection shows its points of one layout: "
+        + mapdata.layout_note(layout_of(db, version, encoder.id, config), points)
+    )
+)
+job = relayout.job_for(db, encoder.id, config)
+if redo.button(
+    "Re-layout",
+    key="map_relayout",
+    disabled=bool(job and job.live),
+    help="Fit a new layout of every QA pair with these settings, in the background: this map "
+    "stays until the new one is ready. QA pairs added since the last fit are then fitted too.",
+):
+    job = relayout.start(db, encoder, config)
+if job and job.live:
+    relayout_progress(job)
+elif job and job.status == "failed":
+    st.error(plain(f"Re-layout failed: {job.error}"))
 
 uploaded = tuple(uploaded_datasets(db))
 fig = map_figure(
@@ -250,9 +288,11 @@ profile_left, profile_right = st.columns(2)
 profile = survey.survey_profile(db, [who])
 if profile.empty:
     model, language = ids.parse_identity(who)
-    profile_left.info(
-        f"No survey of {who} yet: `python -m univar survey --model {model} --languages "
-        f"{language}` scores its 19 Schwartz values."
+    profile_left.info(f"No survey of {plain(who)} yet: this command scores its 19 Schwartz values.")
+    # a code block shows the names as they are; quoted, a name pasted into a shell stays a name
+    profile_left.code(
+        f"python -m univar survey --model {shlex.quote(model)} --languages {shlex.quote(language)}",
+        language="bash",
     )
 else:
     profile_left.plotly_chart(

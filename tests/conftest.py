@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # The suite plays one user on their own machine unless a test says otherwise: AppTest and the
 # test servers do not listen on loopback only, which would otherwise mean a shared server.
 os.environ.setdefault("UNIVAR_MODE", "local")
+# Fitted reducers of value-map layouts go to a folder of this run, never the checkout's .cache/
+os.environ.setdefault("UNIVAR_LAYOUT_DIR", tempfile.mkdtemp(prefix="univar-layouts-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -14,6 +14,7 @@ from test_connection import BAD_KEY, GOOD_KEY, KeyServer
 from univar import store
 from univar.elicit import jobs
 from univar.llm.local_server import free_port
+from univar.policy import origin
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "elicit.py")
 
@@ -37,8 +38,13 @@ def _choose(at, api_base: str, *, questions=3, languages=("eng",), key=None):
     at.number_input(key="el_max_tokens").set_value(32)
     at.run()
     if key is not None:
-        at.text_input(key="el_key_openai").input(key).run()
+        at.text_input(key=key_field(api_base)).input(key).run()
     return at
+
+
+def key_field(api_base: str) -> str:
+    """The page's key field of openai/... at `api_base`: one per provider and host."""
+    return f"el_key_openai@{origin(api_base)}"
 
 
 def _texts(at) -> str:
@@ -117,7 +123,7 @@ def test_wrong_key_shows_one_message_and_writes_nothing(app, tmp_db):
         at.button(key="el_test").click().run()
         assert any("refused the API key" in e.value for e in at.error)
 
-        at.text_input(key="el_key_openai").input(GOOD_KEY).run()
+        at.text_input(key=key_field(server.api_base)).input(GOOD_KEY).run()
         job = _run_until_finished(at)
         assert job.status == "done", job.error
     assert GOOD_KEY.encode() not in tmp_db.read_bytes()  # the key lives in session memory only

@@ -60,6 +60,27 @@ def qa_points(spec) -> int:
     return sum(len(t["customdata"]) for t in spec["data"] if t.get("meta") == "qa")
 
 
+def numbers(values) -> list[float]:
+    """A figure's array: a list, or Plotly's typed array (base64 bytes and a dtype)."""
+    if isinstance(values, dict):
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
+    return list(values)
+
+
+def coordinates(spec) -> dict[str, tuple[float, float]]:
+    """(x, y) of each QA point of the figure, by qa_id."""
+    return {
+        row[0]: (x, y)
+        for t in spec["data"]
+        if t.get("meta") == "qa"
+        for row, x, y in zip(t["customdata"], numbers(t["x"]), numbers(t["y"]), strict=True)
+    }
+
+
 def test_opens_on_the_map_and_a_rerun_never_recomputes(db, umap):
     at = run_app()
     assert at.title[0].value == "Value map"
@@ -75,16 +96,19 @@ def test_opens_on_the_map_and_a_rerun_never_recomputes(db, umap):
     assert umap.calls == 1 and qa_points(figure(at)) == 60
 
 
-def test_fewer_models_give_a_new_map_and_search_highlights(db, umap):
+def test_fewer_models_filter_the_same_layout_and_search_highlights(db, umap):
     at = run_app()
+    before = coordinates(figure(at))
     models = at.multiselect(key="map_models")
     models.unselect("gemini").run()
     assert not at.exception
-    assert qa_points(figure(at)) == 48 and umap.calls == 2
+    after = coordinates(figure(at))
+    assert len(after) == 48 and umap.calls == 1  # filtered, not refitted
+    assert all(after[qa_id] == before[qa_id] for qa_id in after)  # nothing moved
     at.text_input(key="map_search").input("vandalism").run()
     spec = figure(at)
     (top,) = [t for t in spec["data"] if t.get("meta") == "highlight"]
-    assert len(top["customdata"]) >= 1 and umap.calls == 2
+    assert len(top["customdata"]) >= 1 and umap.calls == 1
     assert any("match “vandalism”" in c.value for c in at.caption)
 
 
@@ -201,3 +225,126 @@ def test_model_choice_survives_other_pages_and_new_models_join_it(db):
     at.switch_page("pages/value_map.py").run()
     assert "newcomer" in at.multiselect(key="map_models").value
     assert "gemini" not in at.multiselect(key="map_models").value
+
+
+# --- one layout: uploads placed on it, re-layout in the background, a light first view ---------
+
+
+def upload_copies(db, model: str, n: int) -> list[dict]:
+    """A CSV upload of `n` answers of `model` under a new model name: texts the layout already
+    has, so nothing needs the encoder's model, and their place is known (their twins')."""
+    import csv
+    import io
+
+    from univar.ingest import importers, validate
+
+    rows = store.query_df(
+        "SELECT question, answer FROM qa WHERE model = ? ORDER BY qa_id LIMIT ?",
+        [model, n],
+        path=db,
+    ).to_dict("records")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["question", "answer", "model", "language"])
+    writer.writeheader()
+    writer.writerows({**r, "model": "mine", "language": "eng"} for r in rows)
+    data = buffer.getvalue().encode()
+    checked = validate.validate_bytes(data, name="mine.csv", max_bytes=len(data) + 1)
+    importers.import_validation(checked, db, dataset="mine")
+    return rows
+
+
+def test_an_upload_after_the_layout_appears_placed_without_a_refit(db, umap):
+    at = run_app()
+    before = coordinates(figure(at))
+    upload_copies(db, "gemini", 3)
+    at.switch_page("pages/about.py").run()  # as from the Upload page: the new model is chosen
+    at.switch_page("pages/value_map.py").run()
+    assert not at.exception
+    spec = figure(at)
+    after = coordinates(spec)
+    assert len(after) == 63 and umap.calls == 1  # placed, not refitted
+    assert all(after[qa_id] == xy for qa_id, xy in before.items())  # and nothing else moved
+    heads = [row[1] for t in spec["data"] if t.get("meta") == "qa" for row in t["customdata"]]
+    assert sum("placed on the layout" in h for h in heads) == 3
+    (mine,) = [t for t in spec["data"] if t.get("meta") == "uploaded"]
+    assert len(mine["customdata"]) == 3
+    assert any("3 shown placed on it since" in c.value for c in at.caption)
+
+
+class GatedPCA(CountingPCA):
+    """A fit that waits until the test lets it finish, and mirrors the map (a new layout)."""
+
+    def __init__(self):
+        import threading
+
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def fit_transform(self, vectors, config):
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(60)
+        return -projection.PCAProjector().fit_transform(vectors, config)
+
+
+def test_relayout_fits_in_the_background_while_the_old_map_stays(db, umap, monkeypatch):
+    from univar import encoders
+    from univar.analysis import relayout
+
+    at = run_app()
+    before = coordinates(figure(at))
+    gate = GatedPCA()
+    monkeypatch.setitem(projection.PROJECTORS, "umap", gate)
+    at.button(key="map_relayout").click().run()  # returns while the fit still waits
+    assert gate.entered.wait(30) and not gate.release.is_set()
+    assert not at.exception
+    assert coordinates(figure(at)) == before  # the old layout, still on screen
+    assert any("layout" in p.proto.text for p in at.get("progress"))  # its progress bar
+    job = relayout.job_for(db, encoders.encoder_id(), ProjectionConfig())
+    assert job.live and at.button(key="map_relayout").disabled is False  # this run drew it
+    at.run()
+    assert at.button(key="map_relayout").disabled  # one fit at a time
+    gate.release.set()
+    assert job.wait(60) and job.status == "done", job.error
+    at.run()
+    after = coordinates(figure(at))
+    assert gate.calls == 1 and after.keys() == before.keys()
+    assert all(abs(after[q][0] + before[q][0]) < 1e-4 for q in before)  # the new, mirrored map
+    assert not at.get("progress")
+
+
+def test_a_stored_map_imports_nothing_heavy(tmp_path):
+    """Opening the Value map on the shipped demo (a fresh database: the app loads the demo and
+    shows its stored layout) loads none of torch, sentence-transformers, umap or litellm; in
+    a fresh interpreter, so that the imports of the rest of the suite do not count."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    if not demo.available():
+        pytest.skip("no shipped demo in data/demo")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file(sys.argv[1], default_timeout=240)
+        at.run()
+        assert not at.exception, at.exception
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        n = sum(len(t["customdata"]) for t in spec["data"] if t.get("meta") == "qa")
+        heavy = ("torch", "sentence_transformers", "transformers", "umap", "numba", "litellm")
+        print(json.dumps({"points": n, "heavy": [m for m in heavy if m in sys.modules]}))
+        """
+    )
+    env = os.environ | {"UNIVAR_DB": str(tmp_path / "fresh.duckdb")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, APP],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(APP).parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"points": 2514, "heavy": []}

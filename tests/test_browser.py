@@ -8,8 +8,9 @@ lands on the map.
 The database holds real answers only: five LLMs from Value FULCRA (../shared/data), plus the
 local SmolLM2 answering some of the project's portrait items in English and French (the
 Value FULCRA prompts differ across its models: these are the pairs on the same question) and
-taking the portrait survey, through the real llama.cpp server. The fixture embeds everything and computes the first maps,
-so nothing waits on UMAP's ~30 s compile inside the server before the upload.
+taking the portrait survey, through the real llama.cpp server. The fixture embeds everything and fits the one
+layout that every selection filters, so nothing waits on UMAP's ~30 s compile inside the server before the upload
+(which is then placed on that layout).
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ QA_POINTS = """() => {
   if (!gd || !gd.data) return -1;
   return gd.data.filter(t => t.meta === 'qa').reduce((n, t) => n + t.customdata.length, 0);
 }"""
+COORDINATES = """() => {
+  const gd = document.querySelector('.st-key-value_map .js-plotly-plot'), out = {};
+  for (const t of gd.data.filter(t => t.meta === 'qa')) {
+    const xs = Array.from(t.x), ys = Array.from(t.y);
+    t.customdata.forEach((row, i) => { out[row[0]] = [xs[i], ys[i]]; });
+  }
+  return out;
+}"""
+UPDATED_WITHIN_MS = 2000  # issue 16: a selection change redraws the map within 2 s
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +77,7 @@ def demo_db(tmp_path_factory, smollm2) -> Path:
 
     encoder = encoders.load_encoder()
     frame, _ = encoders.embed_qa(path, encoder)
-    everyone = list(frame["qa_id"])
-    without = list(frame.loc[frame["model"] != DROPPED, "qa_id"])
-    for ids in (everyone, without):
-        projection.project(path, encoder, ids, ProjectionConfig())
+    projection.project(path, encoder, list(frame["qa_id"]), ProjectionConfig())
     return path
 
 
@@ -87,9 +94,17 @@ def test_the_map_opens_and_follows_the_model_choice(page):
     page.wait_for_function(f"({QA_POINTS})() > 0")
     assert page.evaluate(QA_POINTS) == 5 * PER_MODEL + PORTRAIT_QAS
     assert DROPPED in page.evaluate(LABELS)  # model labels at the model$language centroids
+    settle(page)
+    before = page.evaluate(COORDINATES)
     page.locator(f'button[aria-label="Remove {DROPPED}"]').click()
-    page.wait_for_function(f"({QA_POINTS})() === {4 * PER_MODEL + PORTRAIT_QAS}")
+    page.wait_for_function(
+        f"({QA_POINTS})() === {4 * PER_MODEL + PORTRAIT_QAS}", timeout=UPDATED_WITHIN_MS
+    )
     page.wait_for_function(f"!({LABELS})().includes('{DROPPED}')")
+    after = page.evaluate(COORDINATES)
+    assert len(after) == 4 * PER_MODEL + PORTRAIT_QAS and set(after) < set(before)
+    moved = [qa_id for qa_id, xy in after.items() if xy != before[qa_id]]
+    assert not moved, f"{len(moved)} points moved when a model was removed"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "value_map.png"), full_page=True)
 

@@ -98,6 +98,9 @@ def test_planted_key_appears_nowhere_even_when_the_server_quotes_it(tmp_path):
             "openai/fake",
             "--api-base",
             fs.api_base,
+            # a provider's key goes to another endpoint only when named for it
+            "--api-key-env",
+            "OPENAI_API_KEY",
             "--languages",
             "eng,fra",
             "--questions",

@@ -119,7 +119,7 @@ CHOICES = {
 # A new flag must land in SETTINGS or here, so none slips in with a retyped default.
 NOT_SETTINGS = {
     "train": {"out", "one_way", "resume", "datasets", "value_fulcra"},
-    "elicit": {"model", "languages", "questions", "no_progress"},
+    "elicit": {"model", "languages", "questions", "no_progress", "api_key_env"},
     "project": {"encoder", "model", "language", "dataset", "out"},
     "export": {
         "kind",

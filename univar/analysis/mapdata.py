@@ -1,7 +1,10 @@
 """What the value-map page shows, assembled from the store: choices, points, search, details.
 
-The map's frame carries texts cut to HOVER_CHARS, so a 100,000-point map stays small in memory
-and on the wire; full texts are read only for the QA pairs a user selects.
+Every selection shows its points of the one layout of (encoder, projection settings)
+(`analysis.projection`): choosing models, languages or datasets filters that layout, and
+centroids are drawn from the points shown. The map's frame carries texts cut to HOVER_CHARS,
+so a 100,000-point map stays small in memory and on the wire; full texts are read only for the
+QA pairs a user selects.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def database_counts(db: Db = None) -> dict:
             "count(DISTINCT dataset) FROM qa"
         ).fetchall()[0]
         vectors = con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0]
-        maps = con.execute("SELECT count(*) FROM projections").fetchall()[0][0]
+        maps = con.execute("SELECT count(*) FROM layouts").fetchall()[0][0]
     keys = ("qa_pairs", "models", "languages", "datasets")
     return {**dict(zip(keys, map(int, qa), strict=True)), "vectors": vectors, "maps": maps}
 
@@ -122,6 +125,12 @@ def _frame(db: Db, qa_ids: Sequence[str], text_chars: int | None):
         ).df()
 
 
+def _count(db: Db, selection: Selection) -> int:
+    where, params = selection.where()
+    with store.connect(db) as con:
+        return con.execute(f"SELECT count(*) FROM qa WHERE {where}", params).fetchall()[0][0]
+
+
 def map_points(
     db: Db,
     encoder,
@@ -130,19 +139,54 @@ def map_points(
     *,
     progress: Progress | None = None,
 ):
-    """One row per selected QA pair: its tags, its texts (cut to HOVER_CHARS) and x, y."""
-    ids = selected_ids(db, selection)
-    if not ids:
+    """One row per selected QA pair: its tags, its texts (cut to HOVER_CHARS), its x, y on the
+    layout, and `placed` (put on the layout after it was fitted).
+
+    Fits the layout when there is none yet, and places the selected QA pairs it lacks; a
+    selection of a complete layout only reads (nothing heavy is imported).
+    """
+    config = config or ProjectionConfig()
+    n = _count(db, selection)
+    if not n:
         raise UserError("no QA pairs match: choose at least one model and one language")
-    coords = projection.project(db, encoder, ids, config, progress=progress)
-    chars = min(HOVER_CHARS, hover_chars(len(ids)) + 40)  # no more than hovers show
-    return _frame(db, ids, chars).merge(coords, on="qa_id", how="inner")
+    layout = projection.ensure(db, encoder, config, progress=progress)
+    where, params = selection.where()
+    missing = projection.unplaced(db, layout, where, params)
+    if missing:
+        projection.place(db, encoder, layout, missing, progress=progress)
+    chars = min(HOVER_CHARS, hover_chars(n) + 40)  # no more than hovers show
+    texts = ", ".join(f"left({c}, {int(chars)}) AS {c}" for c in TEXT_COLUMNS)
+    with store.connect(db) as con:
+        return con.execute(
+            f"SELECT {', '.join(MAP_COLUMNS)}, {texts}, p.x, p.y, "
+            "p.placed IS NOT NULL AS placed FROM qa JOIN projection_points p USING (qa_id) "
+            f"WHERE p.proj_key = ? AND {where} ORDER BY qa_id",
+            [layout.proj_key, *params],
+        ).df()
 
 
 def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
-    """Whether the map for these inputs is already stored (then it shows without waiting)."""
-    ids = selected_ids(db, selection)
-    return bool(ids) and projection.cached(db, encoder.id, ids, config) is not None
+    """Whether the layout holds every selected QA pair (then the map shows without waiting)."""
+    layout = projection.current(db, encoder.id, config)
+    if layout is None or not _count(db, selection):
+        return False
+    where, params = selection.where()
+    return not projection.unplaced(db, layout, where, params)
+
+
+def layout_note(layout, points) -> str:
+    """What the map's coordinates are, for a caption: which layout, how many placed on it."""
+    if layout is None:
+        return ""
+    method = layout.config.method.upper()
+    whose = {"shipped": "the shipped demo's ", "adopted": ""}.get(layout.source, "")
+    note = f"{whose}{method} layout of {layout.n_fitted:,} QA pairs"
+    if layout.source == "fit" and layout.fitted_at is not None:
+        note += f", fitted {str(layout.fitted_at)[:16]}"
+    placed = int(points["placed"].sum()) if "placed" in points else 0
+    if placed:
+        note += f" · {placed:,} shown placed on it since"
+    return note
 
 
 def search(db: Db, selection: Selection, text: str) -> list[str]:

@@ -1,8 +1,22 @@
-"""2-D maps of QA embeddings: UMAP or PCA behind one small interface, cached in DuckDB.
+"""2-D maps of QA embeddings: one layout per (encoder, projection settings), kept in DuckDB.
 
-A map is keyed by hash(encoder id, the sorted QA ids, the projection settings), so a rerun with
-the same inputs reads `projection_points` and never recomputes. Points are projected in qa_id
-order, so the same selection gives the same map whatever order it was asked in.
+A layout is fitted once (UMAP or PCA behind one small interface) on every QA pair the database
+holds, and its points are stored in `projection_points` under the fit's key; `layouts` names
+the fit in use for each (encoder, settings). A selection of models, languages or datasets reads
+its points from that one layout: coordinates are the same in every selection, page and session,
+and choosing a selection never fits anything.
+
+QA pairs added after the fit (an elicitation, an upload) are placed on it and marked `placed`:
+by the fitted reducer's own `transform` where univar kept it (`paths.layout_dir()`), else by
+their neighbours in embedding space (`neighbour_place`). `refit` fits a new layout of
+everything and switches to it in one transaction, so the old one is in use until then.
+
+The shipped demo brings no reducer: a fitted UMAP holds its training vectors, their
+neighbour graph and a search index (4.4 MB for the demo's 2,512 vectors, against 5.6 MB
+for the whole demo), it can only travel as a pickle, which univar never loads from a file it
+did not write, and its `transform` pays umap's ~8 s import and numba compilation on the
+first upload. Its points are placed by `neighbour_place` instead: where umap's own transform
+starts a new point, before its few epochs of refinement.
 """
 
 from __future__ import annotations
@@ -10,9 +24,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -20,7 +37,7 @@ import numpy as np
 from univar import encoders, store
 from univar.config import check, stable_hash
 from univar.errors import UserError
-from univar.paths import Db
+from univar.paths import Db, layout_dir
 from univar.progress import Progress
 
 ALGORITHM_VERSION = 1  # bump when a projector changes its output for the same settings
@@ -54,8 +71,70 @@ class ProjectionConfig:
 
 
 class Projector(Protocol):
+    """Fits a 2-D layout. One may also have `fit(vectors, config) -> (coords, Reducer | None)`:
+    then QA pairs added later are placed with the reducer; without it, by their neighbours."""
+
     def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
         """(n, d) float32 -> (n, 2) float64."""
+
+
+class Reducer(Protocol):
+    """A fitted projection that places new vectors on its layout, and keeps itself in a file."""
+
+    suffix: str  # the file name's ending, which also says how it is read back
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+class LinearReducer:
+    """A fitted PCA: its mean and two components, kept as plain arrays (no pickle)."""
+
+    suffix = ".pca.npz"
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray):
+        self.mean, self.components = np.asarray(mean), np.asarray(components)
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        return (np.asarray(vectors, dtype=np.float64) - self.mean) @ self.components.T
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, mean=self.mean, components=self.components)
+
+    @classmethod
+    def load(cls, path: Path) -> LinearReducer:
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(arrays["mean"], arrays["components"])
+
+
+class UMAPReducer:
+    """A fitted umap-learn model; it can only be kept as a pickle (joblib's, as umap's own
+    documentation does), so it is read back only from `layout_dir()` and only when its
+    digest matches the one stored with its layout."""
+
+    suffix = ".umap.joblib"
+
+    def __init__(self, model):
+        self.model = model
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.transform(vectors), dtype=np.float64)
+
+    def save(self, path: Path) -> None:
+        import joblib
+
+        joblib.dump(self.model, path)
+
+    @classmethod
+    def load(cls, path: Path) -> UMAPReducer:
+        import joblib
+
+        return cls(joblib.load(path))
+
+
+_READERS = {LinearReducer.suffix: LinearReducer.load, UMAPReducer.suffix: UMAPReducer.load}
 
 
 def _tiny(vectors: np.ndarray) -> np.ndarray | None:
@@ -73,25 +152,30 @@ def _tiny(vectors: np.ndarray) -> np.ndarray | None:
 class PCAProjector:
     """Fast and deterministic: the first two principal components."""
 
-    def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    def fit(self, vectors: np.ndarray, config: ProjectionConfig):
         tiny = _tiny(vectors)
         if tiny is not None:
-            return tiny
+            return tiny, None
         from sklearn.decomposition import PCA
 
-        return PCA(n_components=2, random_state=config.seed).fit_transform(vectors)
+        pca = PCA(n_components=2, random_state=config.seed)
+        coords = pca.fit_transform(vectors)
+        return np.asarray(coords, dtype=np.float64), LinearReducer(pca.mean_, pca.components_)
+
+    def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+        return self.fit(vectors, config)[0]
 
 
 class UMAPProjector:
     """umap-learn with the configured neighbours, distance, metric and seed."""
 
-    def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    def fit(self, vectors: np.ndarray, config: ProjectionConfig):
         tiny = _tiny(vectors)
         if tiny is not None:
-            return tiny
+            return tiny, None
         n = len(vectors)
         if n < 8:  # UMAP's spectral start needs more points than this; PCA says the same
-            return PCAProjector().fit_transform(vectors, config)
+            return PCAProjector().fit(vectors, config)
         import umap
 
         reducer = umap.UMAP(
@@ -102,37 +186,280 @@ class UMAPProjector:
             random_state=config.seed,
             n_jobs=1,  # random_state forces one thread anyway; saying so silences a warning
         )
-        return np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
+        coords = np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
+        return coords, UMAPReducer(reducer)
+
+    def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+        return self.fit(vectors, config)[0]
 
 
 PROJECTORS: dict[str, Projector] = {"umap": UMAPProjector(), "pca": PCAProjector()}
 
 
-def selection_hash(qa_ids: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for qa_id in sorted(set(qa_ids)):
-        h.update(qa_id.encode("utf-8") + b"\n")
-    return h.hexdigest()[:32]
+def _fit(projector, vectors: np.ndarray, config: ProjectionConfig):
+    """(coords, reducer or None): projectors without `fit` keep no reducer."""
+    fit = getattr(projector, "fit", None)
+    if fit is None:
+        return np.asarray(projector.fit_transform(vectors, config), dtype=np.float64), None
+    coords, reducer = fit(vectors, config)
+    return np.asarray(coords, dtype=np.float64), reducer
 
 
-def projection_key(encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig) -> str:
+# --- placing QA pairs added after a fit ----------------------------------------------------------
+
+
+def _distances(queries: np.ndarray, base: np.ndarray, metric: str) -> np.ndarray:
+    """(q, n) distances in the layout's metric, as UMAP measures them."""
+    q, b = np.asarray(queries, dtype=np.float64), np.asarray(base, dtype=np.float64)
+    if metric in ("cosine", "correlation"):
+        if metric == "correlation":
+            q, b = q - q.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return np.maximum(1.0 - q @ b.T, 0.0)
+    if metric == "euclidean":
+        squared = (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * q @ b.T
+        return np.sqrt(np.maximum(squared, 0.0))
+    return np.abs(q[:, None, :] - b[None, :, :]).sum(axis=2)  # manhattan
+
+
+def _memberships(dists: np.ndarray) -> np.ndarray:
+    """Row-normalised weights of each point's k nearest neighbours: UMAP's fuzzy membership
+    exp(-d / sigma), sigma found by bisection so that a row's memberships sum to log2(k)
+    (umap-learn's smooth_knn_dist with the local connectivity its transform uses)."""
+    k = dists.shape[1]
+    target = np.log2(k) if k > 1 else 1.0
+    lo, hi = np.zeros(len(dists)), np.full(len(dists), np.inf)
+    sigma = np.ones(len(dists))
+    for _ in range(64):
+        total = np.exp(-dists / sigma[:, None]).sum(axis=1)
+        high = total > target
+        hi = np.where(high, sigma, hi)
+        lo = np.where(high, lo, sigma)
+        sigma = np.where(np.isinf(hi), sigma * 2.0, (lo + hi) / 2.0)
+    sigma = np.maximum(sigma, 1e-3 * max(float(dists.mean()), 1e-12))  # as umap's floor
+    weights = np.exp(-dists / sigma[:, None])
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def neighbour_place(
+    vectors: np.ndarray,
+    base_vectors: np.ndarray,
+    base_coords: np.ndarray,
+    n_neighbors: int = 15,
+    metric: str = "cosine",
+) -> np.ndarray:
+    """(m, 2) positions for new vectors on a layout of `base_vectors` at `base_coords`.
+
+    Each new point goes to the membership-weighted mean of the layout positions of its
+    `n_neighbors` nearest fitted points in embedding space: the point where umap-learn's own
+    `transform` starts one (its `init_graph_transform`), without the few epochs of refinement
+    that follow. Deterministic, numpy only (no umap import, no compilation), and it needs
+    only what the database holds (vectors and fitted coordinates), so it works for a layout
+    whose reducer is not kept here, such as the shipped demo's.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    base_coords = np.asarray(base_coords, dtype=np.float64)
+    n = len(base_coords)
+    if n == 0:
+        raise UserError("the layout has no fitted QA pairs left to place new ones by: re-layout")
+    k = max(1, min(n_neighbors, n))
+    out = np.zeros((len(vectors), 2))
+    chunk = max(1, min(512, 20_000_000 // max(n, 1)))  # bounds the (chunk, n) distance matrix
+    for start in range(0, len(vectors), chunk):
+        dists = _distances(vectors[start : start + chunk], base_vectors, metric)
+        nearest = (
+            np.argpartition(dists, k - 1, axis=1)[:, :k]
+            if k < n
+            else np.tile(np.arange(n), (len(dists), 1))
+        )
+        near = np.take_along_axis(dists, nearest, axis=1)
+        weights = _memberships(near)
+        out[start : start + chunk] = np.einsum("ij,ijk->ik", weights, base_coords[nearest])
+    return out
+
+
+# --- layouts ---------------------------------------------------------------------------------------
+
+_REDUCER_NAME = re.compile(r"[0-9a-f]{24}(\.pca\.npz|\.umap\.joblib)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The layout in use for one (encoder, projection settings): which fit, from where."""
+
+    layout_key: str
+    proj_key: str  # the fit: its rows of `projections` and `projection_points`
+    encoder_id: str
+    config: ProjectionConfig
+    source: str  # 'fit', 'shipped' (a demo's map), 'adopted' (a map stored before layouts)
+    n_fitted: int
+    fitted_at: object
+    reducer: str | None = None
+    reducer_sha256: str | None = None
+
+
+def layout_key(encoder_id: str, config: ProjectionConfig) -> str:
+    """One per (encoder, settings): never the selection, so every selection shares it."""
     return stable_hash(
-        {
-            "encoder": encoder_id,
-            "selection": selection_hash(qa_ids),
-            "config": config.key(),
-            "algorithm": ALGORITHM_VERSION,
-        },
-        24,
+        {"encoder": encoder_id, "config": config.key(), "algorithm": ALGORITHM_VERSION}, 24
     )
 
 
-def cached(db: Db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig):
-    """The stored map for exactly these inputs, as DataFrame(qa_id, x, y), or None."""
-    key = projection_key(encoder_id, qa_ids, config)
+def _params(config: ProjectionConfig) -> dict:
+    return {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
+
+
+def current(db: Db, encoder_id: str, config: ProjectionConfig) -> Layout | None:
+    """The layout in use for this encoder and these settings, or None (reads only, except
+    once for a database written before layouts existed: see `_adopt`)."""
+    return _stored(db, encoder_id, config) or (
+        _stored(db, encoder_id, config) if _adopt(db, encoder_id, config) else None
+    )
+
+
+def _stored(db: Db, encoder_id: str, config: ProjectionConfig) -> Layout | None:
+    key = layout_key(encoder_id, config)
     with store.connect(db) as con:
-        df = con.execute("SELECT qa_id, x, y FROM projection_points WHERE proj_key = ?", [key]).df()
-    return df if len(df) == len(set(qa_ids)) and len(df) else None
+        rows = con.execute(
+            "SELECT l.proj_key, l.source, p.n_points, p.created_at, l.reducer, "
+            "l.reducer_sha256 FROM layouts l JOIN projections p USING (proj_key) "
+            "WHERE l.layout_key = ?",
+            [key],
+        ).fetchall()
+    return Layout(key, rows[0][0], encoder_id, config, *rows[0][1:]) if rows else None
+
+
+def _adopt(db: Db, encoder_id: str, config: ProjectionConfig) -> bool:
+    """A database of schema v1 kept one map per selection: the largest for these settings
+    becomes the layout (a loaded demo's map, so it looks as it did), the rest is placed.
+    True when there is one."""
+    want = _params(config)
+    with store.connect(db) as con:
+        rows = con.execute(
+            "SELECT proj_key, params FROM projections WHERE encoder_id = ? "
+            "AND proj_key NOT IN (SELECT proj_key FROM layouts) "
+            "ORDER BY n_points DESC, created_at DESC, proj_key",
+            [encoder_id],
+        ).fetchall()
+    found = next((key for key, params in rows if json.loads(params) == want), None)
+    if found is None:
+        return False
+    with store.transaction(db) as con:  # OR IGNORE: another process may have been first
+        con.execute(
+            "INSERT OR IGNORE INTO layouts (layout_key, encoder_id, params, proj_key, source) "
+            "VALUES (?, ?, ?, ?, 'adopted')",
+            [layout_key(encoder_id, config), encoder_id, json.dumps(want), found],
+        )
+    return True
+
+
+def _write_reducer(proj_key: str, reducer: Reducer) -> tuple[str, str]:
+    """Keep a fitted reducer in layout_dir(); (file name, sha256 of its bytes)."""
+    folder = layout_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = proj_key + reducer.suffix
+    temporary = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        reducer.save(temporary)
+        digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
+        temporary.replace(folder / name)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return name, digest
+
+
+def load_reducer(layout: Layout) -> Reducer | None:
+    """The layout's fitted reducer, if this machine kept it: only a file of layout_dir() that
+    univar named, whose bytes hash to the digest stored with the layout (the bytes hashed are
+    the bytes read). None otherwise: its new points are placed by their neighbours."""
+    name, digest = layout.reducer, layout.reducer_sha256
+    if not name or not digest or not _REDUCER_NAME.fullmatch(name):
+        return None
+    return _read_reducer(str(layout_dir() / name), digest)
+
+
+_LOADED: dict[tuple[str, str], Reducer] = {}
+
+
+def _read_reducer(path: str, digest: str) -> Reducer | None:
+    import io
+
+    if (path, digest) in _LOADED:
+        return _LOADED[(path, digest)]
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None
+    suffix = next(s for s in _READERS if path.endswith(s))
+    reducer = _READERS[suffix](io.BytesIO(data))
+    _LOADED.clear()  # one at a time: a UMAP model holds its training vectors
+    _LOADED[(path, digest)] = reducer
+    return reducer
+
+
+def save_fit(
+    db: Db,
+    encoder_id: str,
+    config: ProjectionConfig,
+    points,
+    seconds: float,
+    *,
+    source: str = "fit",
+    reducer: Reducer | None = None,
+    replace: bool = True,
+) -> Layout | None:
+    """Store a fit's points (qa_id, x, y) and make it the layout in use, in one transaction;
+    the previous fit's points go with it. `replace=False`: only where there is no layout yet
+    (None when there was one)."""
+    key = layout_key(encoder_id, config)
+    proj_key = uuid.uuid4().hex[:24]
+    name = digest = None
+    if reducer is not None:
+        name, digest = _write_reducer(proj_key, reducer)
+    try:
+        with store.transaction(db) as con:
+            old = con.execute(
+                "SELECT proj_key, reducer FROM layouts WHERE layout_key = ?", [key]
+            ).fetchall()
+            if old and not replace:
+                if name:
+                    (layout_dir() / name).unlink(missing_ok=True)
+                return None
+            con.execute(
+                "INSERT INTO projections (proj_key, encoder_id, params, n_points, seconds) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [proj_key, encoder_id, json.dumps(_params(config)), len(points), seconds],
+            )
+            con.register("new_points", points[["qa_id", "x", "y"]].assign(proj_key=proj_key))
+            con.execute(
+                "INSERT INTO projection_points (proj_key, qa_id, x, y) "
+                "SELECT proj_key, qa_id, x, y FROM new_points"
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO layouts (layout_key, encoder_id, params, proj_key, "
+                "source, reducer, reducer_sha256, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                [key, encoder_id, json.dumps(_params(config)), proj_key, source, name, digest],
+            )
+            for old_key, _ in old:
+                con.execute("DELETE FROM projection_points WHERE proj_key = ?", [old_key])
+                con.execute("DELETE FROM projections WHERE proj_key = ?", [old_key])
+    except BaseException:
+        if name:
+            (layout_dir() / name).unlink(missing_ok=True)
+        raise
+    for _, old_name in old:
+        if old_name and _REDUCER_NAME.fullmatch(old_name):
+            (layout_dir() / old_name).unlink(missing_ok=True)
+    return current(db, encoder_id, config)
+
+
+def _all_ids(db: Db) -> list[str]:
+    with store.connect(db) as con:
+        return [r[0] for r in con.execute("SELECT qa_id FROM qa ORDER BY qa_id").fetchall()]
 
 
 def _qa_texts(db: Db, qa_ids: list[str]) -> list[str]:
@@ -155,21 +482,152 @@ def _qa_texts(db: Db, qa_ids: list[str]) -> list[str]:
     return [texts[qa_id] for qa_id in qa_ids]
 
 
-def save(db: Db, key: str, encoder_id: str, config: ProjectionConfig, points, seconds: float):
-    """Store one map, all or nothing."""
-    params = {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
+def _embed(db: Db, encoder, ids: list[str], progress: Progress | None, share: float):
+    """Vectors of these QA pairs; `progress` gets the first `share` of 1.0."""
+
+    def embed_progress(done: float, total: float, message: str = "") -> None:
+        if progress:
+            progress(
+                share * done / max(total, 1), 1.0, f"Embedding {done:,} of {total:,} new QA pairs"
+            )
+
+    return encoders.embed_texts(_qa_texts(db, ids), encoder, db, progress=embed_progress)
+
+
+def refit(
+    db: Db,
+    encoder: encoders.Encoder,
+    config: ProjectionConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    projectors: dict[str, Projector] | None = None,
+) -> Layout:
+    """Fit a new layout of every QA pair in the database and make it the one in use.
+
+    The layout in use stays until the new one is stored (one transaction switches them).
+    `progress` gets a fraction of 1.0 with what is happening; embedding takes the first 0.8.
+    """
+    config = config or ProjectionConfig()
+    ids = _all_ids(db)
+    if not ids:
+        raise UserError("no QA pairs in the database yet: elicit answers or upload a CSV first")
+    vectors = _embed(db, encoder, ids, progress, 0.8)
+    if progress:
+        progress(0.8, 1.0, f"Projecting {len(ids):,} points with {config.method.upper()}")
+    import pandas as pd
+
+    started = time.perf_counter()
+    coords, reducer = _fit((projectors or PROJECTORS)[config.method], vectors, config)
+    seconds = time.perf_counter() - started
+    points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1]})
+    layout = save_fit(db, encoder.id, config, points, seconds, reducer=reducer)
+    if progress:
+        progress(1.0, 1.0, "Map ready")
+    return layout
+
+
+def ensure(
+    db: Db,
+    encoder: encoders.Encoder,
+    config: ProjectionConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    projectors: dict[str, Projector] | None = None,
+) -> Layout:
+    """The layout in use, fitted first when there is none."""
+    config = config or ProjectionConfig()
+    layout = current(db, encoder.id, config)
+    if layout is None:
+        layout = refit(db, encoder, config, progress=progress, projectors=projectors)
+    return layout
+
+
+def unplaced(db: Db, layout: Layout, where: str = "TRUE", params: Sequence = ()) -> list[str]:
+    """QA ids of the `qa` view (those matching `where`) that the layout has no point for."""
+    with store.connect(db) as con:
+        rows = con.execute(
+            f"SELECT qa_id FROM qa WHERE {where} AND qa_id NOT IN "
+            "(SELECT qa_id FROM projection_points WHERE proj_key = ?) ORDER BY qa_id",
+            [*params, layout.proj_key],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def place(
+    db: Db,
+    encoder: encoders.Encoder,
+    layout: Layout,
+    qa_ids: Sequence[str],
+    *,
+    progress: Progress | None = None,
+) -> str:
+    """Put QA pairs the layout lacks on it, marked placed; returns how ('transform' with the
+    fitted reducer, 'neighbours' without one). Points the layout has are never moved."""
+    import pandas as pd
+
+    ids = sorted(set(qa_ids))
+    if not ids:
+        return "nothing"
+    vectors = _embed(db, encoder, ids, progress, 0.8)
+    if progress:
+        progress(0.8, 1.0, f"Placing {len(ids):,} new QA pairs on the map")
+    reducer = load_reducer(layout)
+    if reducer is not None:
+        how, coords = "transform", reducer.transform(vectors)
+    else:
+        with store.connect(db) as con:  # the fitted points whose QA pair is still here
+            base = con.execute(
+                "SELECT qa_id, x, y FROM projection_points JOIN qa USING (qa_id) "
+                "WHERE proj_key = ? AND placed IS NULL ORDER BY qa_id",
+                [layout.proj_key],
+            ).df()
+        base_vectors = encoders.embed_texts(_qa_texts(db, list(base["qa_id"])), encoder, db)
+        coords = neighbour_place(
+            vectors,
+            base_vectors,
+            base[["x", "y"]].to_numpy(),
+            layout.config.n_neighbors,
+            layout.config.metric,
+        )
+        how = "neighbours"
+    points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1], "placed": how})
     with store.transaction(db) as con:
-        con.execute("DELETE FROM projection_points WHERE proj_key = ?", [key])
-        con.execute(
-            "INSERT OR REPLACE INTO projections (proj_key, encoder_id, params, n_points, seconds) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [key, encoder_id, json.dumps(params), len(points), seconds],
-        )
-        con.register("new_points", points.assign(proj_key=key))
-        con.execute(
-            "INSERT INTO projection_points (proj_key, qa_id, x, y) "
-            "SELECT proj_key, qa_id, x, y FROM new_points"
-        )
+        # a re-layout that finished meanwhile took this fit away: its own points stand
+        if con.execute(
+            "SELECT count(*) FROM layouts WHERE proj_key = ?", [layout.proj_key]
+        ).fetchall()[0][0]:
+            con.register("placed_points", points.assign(proj_key=layout.proj_key))
+            con.execute(
+                "INSERT OR IGNORE INTO projection_points (proj_key, qa_id, x, y, placed) "
+                "SELECT proj_key, qa_id, x, y, placed FROM placed_points"
+            )
+    return how
+
+
+def points_of(db: Db, layout: Layout, qa_ids: Sequence[str] | None = None):
+    """DataFrame(qa_id, x, y, placed) of the layout (of these QA ids), in qa_id order."""
+    import pandas as pd
+
+    sql = (
+        "SELECT qa_id, x, y, placed IS NOT NULL AS placed FROM projection_points WHERE proj_key = ?"
+    )
+    with store.connect(db) as con:
+        if qa_ids is None:
+            return con.execute(sql + " ORDER BY qa_id", [layout.proj_key]).df()
+        con.register("wanted", pd.DataFrame({"qa_id": list(qa_ids)}))
+        return con.execute(
+            sql + " AND qa_id IN (SELECT qa_id FROM wanted) ORDER BY qa_id", [layout.proj_key]
+        ).df()
+
+
+def cached(db: Db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig):
+    """The layout's points for exactly these QA ids, as DataFrame(qa_id, x, y), when it has
+    them all (then nothing is embedded, fitted or placed), else None."""
+    layout = current(db, encoder_id, config)
+    if layout is None or not qa_ids:
+        return None
+    points = points_of(db, layout, sorted(set(qa_ids)))
+    return points[["qa_id", "x", "y"]] if len(points) == len(set(qa_ids)) else None
 
 
 def project(
@@ -181,36 +639,20 @@ def project(
     progress: Progress | None = None,
     projectors: dict[str, Projector] | None = None,
 ):
-    """DataFrame(qa_id, x, y) for these QA pairs: from the cache, or embedded and projected.
-
-    Only a cache miss touches the encoder's model (embedding what is not cached yet).
-    `progress` gets a fraction of 1.0 with what is happening; embedding takes the first 0.8.
+    """DataFrame(qa_id, x, y) for these QA pairs: their points on the layout of (encoder,
+    settings). Without a layout one is fitted on every QA pair in the database; QA pairs the
+    layout lacks are placed on it. Only embedding touches the encoder's model.
     """
-    import pandas as pd
-
     config = config or ProjectionConfig()
     ids = sorted(set(qa_ids))
     if not ids:
         raise UserError("no QA pairs selected: choose at least one model and one language")
-    hit = cached(db, encoder.id, ids, config)
-    if hit is not None:
-        return hit
-    texts = _qa_texts(db, ids)
-
-    def embed_progress(done: float, total: float, message: str = "") -> None:
-        if progress:
-            progress(
-                0.8 * done / max(total, 1), 1.0, f"Embedding {done:,} of {total:,} new QA pairs"
-            )
-
-    vectors = encoders.embed_texts(texts, encoder, db, progress=embed_progress)
-    if progress:
-        progress(0.8, 1.0, f"Projecting {len(ids):,} points with {config.method.upper()}")
-    started = time.perf_counter()
-    coords = (projectors or PROJECTORS)[config.method].fit_transform(vectors, config)
-    seconds = time.perf_counter() - started
-    points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1]})
-    save(db, projection_key(encoder.id, ids, config), encoder.id, config, points, seconds)
+    _qa_texts(db, ids)  # refuses an unknown id before anything is written
+    layout = ensure(db, encoder, config, progress=progress, projectors=projectors)
+    points = points_of(db, layout, ids)
+    if len(points) < len(ids):
+        place(db, encoder, layout, sorted(set(ids) - set(points["qa_id"])), progress=progress)
+        points = points_of(db, layout, ids)
     if progress:
         progress(1.0, 1.0, "Map ready")
-    return points
+    return points[["qa_id", "x", "y"]]

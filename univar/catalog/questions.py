@@ -9,6 +9,7 @@ upsert), and an elicitation registers the questions it asks before its first ans
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,10 +78,18 @@ class Question:
     source: str = "bank"
 
 
-def _read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
+def _read_csv(
+    path: Path, required: Iterable[str], data: bytes | None = None
+) -> list[dict[str, str]]:
+    """Rows of a CSV file; `data`: the file's bytes, already in memory (`path` only names it)."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        opened = (
+            io.StringIO(data.decode("utf-8-sig"), newline="")
+            if data is not None
+            else path.open(newline="", encoding="utf-8-sig")
+        )
+        with opened as fh:
             reader = csv.DictReader(fh)
             columns = [c.strip().lower() for c in (reader.fieldnames or [])]
             missing = [c for c in required if c not in columns]
@@ -90,7 +99,8 @@ def _read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
                     f"{', '.join(columns) or 'none'})"
                 )
             return [
-                {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+                # extra cells come under the key None, as a list: they belong to no column
+                {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
                 for row in reader
             ]
     except FileNotFoundError:
@@ -174,9 +184,10 @@ def balanced(questions: list[Question], n: int) -> list[Question]:
     return picked
 
 
-def read_question_file(path: Path) -> list[Question]:
-    """A user's CSV: a `question` column, optional question_id, code or value, framework."""
-    rows = _read_csv(path, ("question",))
+def read_question_file(path: Path, data: bytes | None = None) -> list[Question]:
+    """A user's CSV: a `question` column, optional question_id, code or value, framework.
+    `data`: its bytes when they are already in memory (an upload); `path` then only names it."""
+    rows = _read_csv(path, ("question",), data)
     source = f"file:{Path(path).name}"
     out, seen = [], set()
     for line, row in enumerate(rows, start=2):
@@ -213,6 +224,14 @@ def _check_ids_free(db: Db, questions: list[Question]) -> None:
                 f"question_id {q.question_id!r} already names a different question in the "
                 "database; rename it in the file"
             )
+
+
+def uploaded_questions(db: Db, name: str, data: bytes) -> list[Question]:
+    """An uploaded question file, read from memory: no copy on disk, and messages name the
+    file as the user knows it, never a server path."""
+    questions = read_question_file(Path(Path(name).name), data)
+    _check_ids_free(db, questions)
+    return questions
 
 
 def select_questions(db: Db, spec: str | int) -> list[Question]:

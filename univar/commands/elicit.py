@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from univar.catalog import questions, registry
 from univar.config import field_default
 from univar.elicit.settings import ElicitConfig, GenerationConfig
+from univar.errors import UserError
 
 
 def add_arguments(p) -> None:
@@ -20,6 +22,13 @@ def add_arguments(p) -> None:
         "--api-base",
         default=default("api_base"),
         help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8010/v1",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the key for --api-base and --translator-api-base "
+        "(a provider's key, e.g. OPENAI_API_KEY, goes only to that provider's own endpoints "
+        "unless named here)",
     )
     p.add_argument("--languages", required=True, help="ISO 639-3 codes, e.g. eng,fra,zho")
     p.add_argument(
@@ -70,10 +79,21 @@ def add_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def api_key_from_env(name: str | None) -> str | None:
+    """The key in environment variable `name` (None: no name given); UserError when unset."""
+    if not name:
+        return None
+    if not os.environ.get(name):
+        raise UserError(f"--api-key-env {name}: that environment variable is not set")
+    return os.environ[name]
+
+
 def run(args) -> int:
     """Exit 0 when every QA pair has an answer, 1 when some failed (rerun retries them)."""
     from univar.elicit import engine
     from univar.elicit.plan import prepare
+
+    api_key = api_key_from_env(args.api_key_env)
 
     config = ElicitConfig(
         model=registry.check_model_string(args.model),
@@ -116,7 +136,14 @@ def run(args) -> int:
         bar.set_postfix(cached=sum(c.cached for c in cs), failed=sum(c.failed for c in cs))
 
     try:
-        summary = engine.run(config, args.db, questions=qs, progress=progress if bar else None)
+        summary = engine.run(
+            config,
+            args.db,
+            questions=qs,
+            api_key=api_key,
+            translator_api_key=api_key if config.translator_api_base else None,
+            progress=progress if bar else None,
+        )
     finally:
         if bar is not None:
             bar.close()

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--accept-formula-cells",
         action="store_true",
-        help="import cells that start with = + - @ as they are (CSV exports neutralise them)",
+        help="import cells that start with = + - @ (after any blanks) as they are (CSV exports "
+        "neutralise them)",
     )
     parser.add_argument(
         "--translate-with",
@@ -36,11 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-base", help="API base URL of the --translate-with model")
     parser.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the key for --api-base (a provider's key goes "
+        "only to that provider's own endpoints unless named here)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="validate and summarise only; write nothing"
     )
     parser.add_argument(
-        "--max-mb", type=float, help="file size limit in MB (default: $UNIVAR_MAX_UPLOAD_MB or 50)"
+        "--max-mb",
+        type=float,
+        help=f"file size limit in MB for this run (default: {_limit()}, the server's upload "
+        "limit: max_upload_mb in the [univar] table of .streamlit/secrets.toml or "
+        "$UNIVAR_MAX_UPLOAD_MB)",
     )
+
+
+def _limit() -> str:
+    from univar.ingest.csvfile import max_upload_mb
+
+    try:
+        return f"{max_upload_mb()} MB"
+    except UserError as exc:  # broken settings: --help still works and says why
+        return "unreadable: " + str(exc).replace("%", "%%")
 
 
 def run(args) -> int:
@@ -54,20 +74,31 @@ def run(args) -> int:
         )
         for note in v.notes:
             print(f"note: {note}", file=sys.stderr)
-        for problem in v.errors + ([] if args.accept_formula_cells else v.confirm):
+        blocking = v.errors + ([] if args.accept_formula_cells else v.confirm)
+        for problem in blocking:
             print(f"problem: {problem}", file=sys.stderr)
         if v.confirm and not args.accept_formula_cells and not v.errors:
             print("rerun with --accept-formula-cells to import them as they are", file=sys.stderr)
-        s = v.summary()
-        print(
-            f"{s['rows']} QA pairs; models: {', '.join(s['models'])}; "
-            f"languages: {', '.join(s['languages'])}"
-        )
-        if args.check:
-            return 0 if v.ok and (args.accept_formula_cells or not v.confirm) else 2
+        if v.ok:
+            s = v.summary()
+            print(
+                f"{s['rows']} QA pairs; models: {', '.join(s['models'])}; "
+                f"languages: {', '.join(s['languages'])}"
+            )
+        if args.check or blocking:  # each problem was said once, above
+            if blocking and not args.check:
+                print("nothing was written", file=sys.stderr)
+            return 2 if blocking else 0
     translate = None
     if args.translate_with:
-        translate = importers.llm_translator(args.translate_with, args.api_base, args.db)
+        from univar.commands.elicit import api_key_from_env
+
+        translate = importers.llm_translator(
+            args.translate_with,
+            args.api_base,
+            args.db,
+            api_key=api_key_from_env(args.api_key_env),
+        )
     try:
         result = importers.import_files(
             args.format,

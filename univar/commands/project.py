@@ -1,4 +1,4 @@
-"""Project QA embeddings to a 2-D value map (UMAP or PCA), cached per encoder, selection, settings."""
+"""Write the value map's points: one UMAP or PCA layout per encoder and settings, filtered."""
 
 from __future__ import annotations
 
@@ -40,27 +40,39 @@ def map_settings(args):
 
 def add_arguments(parser) -> None:
     add_map_arguments(parser)
-    parser.add_argument("--out", help="also write the points (qa_id, tags, x, y) to this CSV file")
+    parser.add_argument(
+        "--out", help="also write the points (qa_id, tags, x, y, placed) to this CSV file"
+    )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit a new layout of every QA pair first (the filters only choose what is written)",
+    )
 
 
 def run(args) -> int:
     from univar import encoders
-    from univar.analysis import mapdata
+    from univar.analysis import mapdata, projection
 
     selection, config = map_settings(args)
     encoder = encoders.LazyEncoder(args.encoder)
-    cached = mapdata.is_cached(args.db, encoder, selection, config)
 
     def progress(done: float, total: float, message: str = "") -> None:
-        print(f"\r{message} ({done / total:.0%})", end="", file=sys.stderr, flush=True)
+        print(f"\r{message} ({done / max(total, 1):.0%})", end="", file=sys.stderr, flush=True)
 
+    if args.refit:
+        projection.refit(args.db, encoder, config, progress=progress)
+        how = "new"
+    else:
+        how = "cached" if mapdata.is_cached(args.db, encoder, selection, config) else "computed"
     points = mapdata.map_points(args.db, encoder, selection, config, progress=progress)
     print(file=sys.stderr)
+    layout = projection.current(args.db, encoder.id, config)
     print(
-        f"{'cached' if cached else 'computed'} {config.method.upper()} map: "
-        + mapdata.summary(points, encoder.id)
+        f"{how} {config.method.upper()} map: {mapdata.summary(points, encoder.id)} "
+        f"({mapdata.layout_note(layout, points)})"
     )
     if args.out:
-        points[[*mapdata.MAP_COLUMNS, "x", "y"]].to_csv(args.out, index=False)
+        points[[*mapdata.MAP_COLUMNS, "x", "y", "placed"]].to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     return 0

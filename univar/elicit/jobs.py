@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from univar import policy as policies
-from univar.elicit.settings import ElicitConfig
+from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
 from univar.paths import Db, db_path
 
@@ -359,14 +359,18 @@ def build_configs(
     languages: Sequence[str],
     question_ids: Sequence[str],
     *,
-    temperature: float = 0.7,
-    max_tokens: int = 128,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
     **settings,
 ) -> list[ElicitConfig]:
-    """One config per (model, api_base), the rest shared; raises UserError on a bad setting."""
-    from univar.elicit.settings import GenerationConfig
-
-    generation = GenerationConfig(temperature=float(temperature), max_tokens=int(max_tokens))
+    """One config per (model, api_base), the rest shared; raises UserError on a bad setting.
+    Generation settings left None keep GenerationConfig's defaults."""
+    given = {}
+    if temperature is not None:
+        given["temperature"] = float(temperature)
+    if max_tokens is not None:  # a widget may hand over 128.0: the hash must see 128
+        given["max_tokens"] = int(max_tokens)
+    generation = GenerationConfig(**given)
     return [
         ElicitConfig(
             model=model,

@@ -83,14 +83,13 @@ def check_allowed(name: str | None, policy: Policy, trust_remote_code: bool = Fa
         "model folder inside its data folder, or a model hub name"
     )
     if HUB_NAME.fullmatch(name) and ".." not in name:
-        inside = policy.data_dir / name
-        if inside.exists():
-            try:
-                return str(policy.resolve_inside(inside, "encoder folder"))
-            except UserError:
-                raise refused from None
-        if local_path(name).exists():  # it would load as that folder, not from the hub
-            raise refused
+        # an existing folder of that name would load instead of the hub's model
+        for candidate in (policy.data_dir / name, local_path(name)):
+            if candidate.exists():
+                try:
+                    return str(policy.resolve_inside(candidate.absolute(), "encoder folder"))
+                except UserError:
+                    raise refused from None
         return name
     try:
         return str(policy.resolve_inside(name, "encoder folder"))

@@ -4,7 +4,7 @@ distances against Inglehart-Welzel distances. Data frame in, Plotly figure out (
 
 from __future__ import annotations
 
-from univar.figures.mapstyle import PALETTE
+from univar.figures.mapstyle import PALETTE, html_text
 
 
 def heatmap_figure(matrix, order=None, *, title: str = "", label=str, height: int = 560):
@@ -13,7 +13,7 @@ def heatmap_figure(matrix, order=None, *, title: str = "", label=str, height: in
 
     order = list(order) if order is not None else list(matrix.index)
     m = matrix.loc[order, order]
-    names = [label(x) for x in order]
+    names = [html_text(label(x)) for x in order]
     fig = go.Figure(
         go.Heatmap(
             z=m.to_numpy().round(4).tolist(),
@@ -26,7 +26,7 @@ def heatmap_figure(matrix, order=None, *, title: str = "", label=str, height: in
         )
     )
     fig.update_layout(
-        title=title,
+        title=html_text(title),
         height=height,
         yaxis={"autorange": "reversed", "scaleanchor": "x"},
         margin={"l": 80, "r": 20, "t": 60, "b": 80},
@@ -53,14 +53,14 @@ def dendrogram_figure(tree, *, title: str = "", label=str, height: int = 360):
         )
     leaves = tree[tree["link"] < 0]
     names = [label(x) for x in leaves["label"]]
-    longest = max(map(len, names), default=0)
+    longest = max(map(len, names), default=0)  # of the text shown, not of its escaped form
     fig.update_layout(
-        title=title,
+        title=html_text(title),
         height=height + 6 * min(longest, 40),
         xaxis={
             "tickmode": "array",
             "tickvals": leaves["x"].tolist(),
-            "ticktext": names,
+            "ticktext": [html_text(n) for n in names],
             "tickangle": -90,  # upright names overlap, and plotly then drops some of them
             "showgrid": False,
             "zeroline": False,
@@ -76,7 +76,9 @@ def iw_figure(pairs, *, r: float | None = None, height: int = 420):
     """Value-map distance (y) against Inglehart-Welzel distance (x), one point per pair."""
     import plotly.graph_objects as go
 
-    text = [f"{a}-{b}" for a, b in zip(pairs["language_a"], pairs["language_b"], strict=True)]
+    text = [
+        html_text(f"{a}-{b}") for a, b in zip(pairs["language_a"], pairs["language_b"], strict=True)
+    ]
     fig = go.Figure(
         go.Scatter(
             x=pairs["iw_distance"].tolist(),

@@ -6,7 +6,6 @@ Pure helpers for `univar.plots`; hover texts are sized so a 100,000-point map st
 from __future__ import annotations
 
 import functools
-import html
 import math
 import re
 from collections.abc import Sequence
@@ -81,6 +80,23 @@ PALETTE = (
 )
 
 
+# Plotly decodes these three named entities (and numeric ones) but not &quot;: html.escape's
+# quotes would show as "&quot;" in a legend.
+_PLOTLY_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def html_text(value) -> str:
+    """Text from data (a model, value, framework or dataset name, a CSV cell, an answer) as
+    literal text in a Plotly legend, label, title, tick or hover.
+
+    Plotly reads tags in all of these: <a href> becomes a live link, <span style> a style
+    whose url() the browser (or kaleido's Chromium, exporting) fetches, <br> a line break.
+    With &, < and > encoded no tag is left, and Plotly decodes the entities back, so the
+    text shows as it is ("R&D" as "R&D"). `$` needs nothing: no renderer here loads MathJax.
+    """
+    return str(value).translate(_PLOTLY_TEXT)
+
+
 def group_label(value, color_by: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return MISSING
@@ -123,9 +139,10 @@ def _cut(text, limit: int, wrap: int) -> str:
         text = text[: limit - 1].rstrip() + "…"
     if len(text) > wrap:  # one regex pass: hovers of 100,000 points are built in seconds
         text = "\n".join(_wrapper(wrap).findall(text))
-    return html.escape(text, quote=False).replace("\n", "<br>")
+    return html_text(text).replace("\n", "<br>")
 
 
+PLACED_NOTE = " · <i>placed on the layout after it was fitted</i>"
 HOVER_TEMPLATE = (
     "<b>%{customdata[1]}</b><br><b>Q</b> %{customdata[2]}<br><b>A</b> %{customdata[3]}"
     "%{customdata[4]}<extra></extra>"
@@ -139,8 +156,8 @@ def hover_data(points, limit: int, wrap: int = 80) -> np.ndarray:
     map stays a few MB smaller. Huge maps (short `limit`) leave the original text out.
     """
     originals = limit >= 120
-    labels = {m: html.escape(model_label(str(m))) for m in points["model"].unique()}
-    names = {c: group_label(c, "language") for c in points["language"].unique()}
+    labels = {m: html_text(model_label(str(m))) for m in points["model"].unique()}
+    names = {c: html_text(group_label(c, "language")) for c in points["language"].unique()}
     values = points["value"].tolist() if "value" in points else [None] * len(points)
     rows = []
     for qa_id, model, lang, value, q, a, q_en, a_en in zip(
@@ -156,7 +173,7 @@ def hover_data(points, limit: int, wrap: int = 80) -> np.ndarray:
     ):
         head = f"{labels[model]} · {names[lang]}"
         if isinstance(value, str) and value:
-            head += f" · {html.escape(value)}"
+            head += f" · {html_text(value)}"
         q_en = q_en if isinstance(q_en, str) else q
         a_en = a_en if isinstance(a_en, str) else a
         original = ""
@@ -169,4 +186,7 @@ def hover_data(points, limit: int, wrap: int = 80) -> np.ndarray:
     out = np.empty((len(rows), 5), dtype=object)
     if rows:
         out[:] = rows
+    if "placed" in points and len(rows):  # put on the layout after its fit (analysis.projection)
+        later = points["placed"].eq(True).to_numpy()
+        out[later, 1] = out[later, 1] + PLACED_NOTE
     return out

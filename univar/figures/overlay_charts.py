@@ -10,7 +10,7 @@ from __future__ import annotations
 import colorsys
 import math
 
-from univar.figures.mapstyle import PALETTE
+from univar.figures.mapstyle import PALETTE, html_text
 
 _CIRCLE = {"rotation": 90, "direction": "clockwise"}  # the first value at the top
 
@@ -44,16 +44,17 @@ def profile_figure(profile, *, score: str = "centred", height: int = 460):
     several = "instrument" in profile and profile["instrument"].nunique() > 1
     keys = ["identity", "instrument"] if several else ["identity"]
     for i, (key, rows) in enumerate(profile.groupby(keys, sort=True)):
-        identity = f"{key[0]} ({key[1]})" if several else key[0]
+        identity = html_text(f"{key[0]} ({key[1]})" if several else key[0])
         rows = rows.sort_values("angle", na_position="last")
         fig.add_trace(
             go.Scatterpolar(
                 r=_closed(rows[score].tolist()),
-                theta=_closed(rows["value_name"].tolist()),
+                theta=_closed([html_text(v) for v in rows["value_name"]]),
                 mode="lines+markers",
                 name=identity,
                 line={"color": PALETTE[i % len(PALETTE)], "width": 2},
-                hovertemplate="%{theta}: %{r:.2f}<extra>" + identity + "</extra>",
+                # by reference: a `%{...}` in a name then shows as typed, never as a field
+                hovertemplate="%{theta}: %{r:.2f}<extra>%{fullData.name}</extra>",
             )
         )
     title = "Survey value profile (centred scores)" if score == "centred" else "Survey ratings"
@@ -74,7 +75,7 @@ def share_figure(share, *, title: str = "Share of QAs per value", height: int = 
 
     colors = value_colors(share)
     on_circle = share["angle"].notna().any()
-    names = share["value_name"].fillna(share["value"]).tolist()
+    names = [html_text(v) for v in share["value_name"].fillna(share["value"])]
     marker = {"color": [colors.get(v, "#999") for v in share["value"]]}
     custom = share["n"].tolist()
     hover = "%{customdata} QAs (%{r:.1%})<extra>%{theta}</extra>"
@@ -96,7 +97,9 @@ def share_figure(share, *, title: str = "Share of QAs per value", height: int = 
             hovertemplate="%{customdata} QAs (%{x:.1%})<extra>%{y}</extra>",
         )
     fig = go.Figure(trace)
-    fig.update_layout(title=title, height=height, margin={"l": 110, "r": 110, "t": 60, "b": 40})
+    fig.update_layout(
+        title=html_text(title), height=height, margin={"l": 110, "r": 110, "t": 60, "b": 40}
+    )
     if on_circle:
         fig.update_layout(polar={"angularaxis": _CIRCLE, "radialaxis": {"tickformat": ".0%"}})
     else:
@@ -113,7 +116,7 @@ def add_instrument_highlight(fig, points, name: str):
             x=points["x"].tolist(),
             y=points["y"].tolist(),
             mode="markers",
-            name=f"{name} ({len(points):,})",
+            name=f"{html_text(name)} ({len(points):,})",
             marker={"size": 10, "color": "rgba(0,0,0,0)", "line": {"width": 1.5, "color": "#111"}},
             customdata=points["qa_id"].tolist(),
             hoverinfo="skip",

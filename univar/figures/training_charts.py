@@ -8,6 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from univar import ids
+from univar.figures.mapstyle import html_text
 
 INK = "#4a4a55"
 ACCENT = "#2a6fdb"
@@ -53,7 +54,7 @@ def loss_curve_figure(curve, smooth: int = 10, title: str = "Training loss") -> 
     return _layout(
         fig,
         320,
-        title={"text": title},
+        title={"text": html_text(title)},
         xaxis={"title": {"text": "step"}},
         yaxis={"title": {"text": "contrastive loss"}},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
@@ -65,9 +66,9 @@ def results_figure(table, metric: str = "acc@1") -> go.Figure:
     fig = go.Figure()
     for method, part in table.groupby("method", sort=False):
         fig.add_bar(
-            x=part["encoder"].map(short_name),
+            x=[html_text(short_name(e)) for e in part["encoder"]],
             y=part[metric],
-            name=method,
+            name=html_text(method),
             marker_color=METHOD_COLORS.get(method, INK),
             text=part[metric].map("{:.1f}".format),
             textposition="outside",
@@ -76,8 +77,8 @@ def results_figure(table, metric: str = "acc@1") -> go.Figure:
         fig,
         340,
         barmode="group",
-        title={"text": f"{metric} on held-out QAs (percent)"},
-        yaxis={"title": {"text": metric}, "rangemode": "tozero"},
+        title={"text": f"{html_text(metric)} on held-out QAs (percent)"},
+        yaxis={"title": {"text": html_text(metric)}, "rangemode": "tozero"},
         legend={"title": {"text": "method"}},
     )
 
@@ -87,8 +88,8 @@ def confusion_figure(matrix, title: str = "Confusion matrix") -> go.Figure:
     counts = matrix.to_numpy()
     totals = counts.sum(axis=1, keepdims=True)
     share = counts / totals.clip(min=1)
-    labels = [short_name(str(c)) for c in matrix.columns]
-    rows = [short_name(str(c)) for c in matrix.index]
+    labels = [html_text(short_name(str(c))) for c in matrix.columns]
+    rows = [html_text(short_name(str(c))) for c in matrix.index]
     fig = go.Figure(
         go.Heatmap(
             z=share,
@@ -109,7 +110,7 @@ def confusion_figure(matrix, title: str = "Confusion matrix") -> go.Figure:
     return _layout(
         fig,
         max(380, 160 + 44 * n),
-        title={"text": title},
+        title={"text": html_text(title)},
         xaxis={"title": {"text": "predicted"}, "side": "bottom", "tickangle": -30},
         yaxis={"title": {"text": "true"}, "autorange": "reversed"},
     )

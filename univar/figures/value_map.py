@@ -7,7 +7,6 @@ centroid by a line and labelled with the model's name.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Collection
 
@@ -23,6 +22,7 @@ from univar.figures.mapstyle import (
     group_colors,
     group_label,
     hover_data,
+    html_text,
     rgba,
 )
 
@@ -103,14 +103,14 @@ def value_map_figure(
     )
     for key in order:
         idx = members[key]
-        label, color = group_label(key, color_by), colors.get(key, "#b0b0b0")
+        label, color = html_text(group_label(key, color_by)), colors.get(key, "#b0b0b0")
         traces.append(
             Scatter(
                 x=xs[idx],
                 y=ys[idx],
                 mode="markers",
                 name=label,
-                legendgroup=str(key),
+                legendgroup=html_text(key),
                 showlegend=False,
                 marker={"size": size, "color": color, "line": {"width": 0}},
                 opacity=opacity,
@@ -127,7 +127,7 @@ def value_map_figure(
                 y=[None],
                 mode="markers",
                 name=f"{label} ({len(idx):,})",
-                legendgroup=str(key),
+                legendgroup=html_text(key),
                 marker={"size": 10, "color": color},
                 meta="legend",
             )
@@ -214,7 +214,7 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
                 opacity=0.8,
                 hoverinfo="skip",
                 showlegend=False,
-                name=f"lines {code}",
+                name=f"lines {html_text(code)}",
                 meta="centroid-lines",
             )
         )
@@ -229,13 +229,13 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
             y=ident["y"],
             mode="markers+text",
             name="model$language centroid",
-            text=[model_label(m) for m in ident["model"]],
+            text=[html_text(model_label(m)) for m in ident["model"]],
             textposition=positions,
             textfont={"size": 12, "color": ident_colors},
             marker={"size": 9, "color": ident_colors, "line": {"width": 1.5, "color": "white"}},
             hovertext=[
-                f"<b>{html.escape(model_label(r.model))}</b> · {group_label(r.language, 'language')}"
-                f"<br>{r.n:,} QA pairs"
+                f"<b>{html_text(model_label(r.model))}</b> · "
+                f"{html_text(group_label(r.language, 'language'))}<br>{r.n:,} QA pairs"
                 for r in ident.itertuples()
             ],
             hovertemplate="%{hovertext}<extra></extra>",
@@ -257,7 +257,7 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
                 "opacity": 0.95,
             },
             hovertext=[
-                f"<b>{group_label(c, 'language')}</b><br>{n:,} QA pairs"
+                f"<b>{html_text(group_label(c, 'language'))}</b><br>{n:,} QA pairs"
                 for c, n in zip(lang["language"], lang["n"], strict=True)
             ],
             hovertemplate="%{hovertext}<extra></extra>",
@@ -270,7 +270,7 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
             {
                 "x": x,
                 "y": y,
-                "text": f"<b>{html.escape(group_label(code, 'language').split(' (')[0])}</b>",
+                "text": f"<b>{html_text(group_label(code, 'language').split(' (')[0])}</b>",
                 "showarrow": False,
                 "yshift": -26,
                 "font": {"size": 17, "color": color, "family": "Georgia, serif"},

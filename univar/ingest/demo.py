@@ -1,7 +1,8 @@
 """The demo dataset shipped in data/demo/: exported from a database, loaded into an empty one.
 
 Files: qa.parquet (the QA pairs), embeddings.parquet (their vectors under the default encoder),
-projection.parquet (the default UMAP map), survey.parquet (the models' answers to a portrait
+projection.parquet (the default UMAP map, loaded as the layout of its encoder and settings:
+`analysis.projection`), survey.parquet (the models' answers to a portrait
 survey, when they took one; scored again on load) and provenance.json (models, languages, dates
 and settings). A fresh clone opens the app on it at once: nothing is embedded or projected there.
 """
@@ -145,7 +146,7 @@ def load_demo(db: Db = None, demo_dir: str | Path = DEMO_DIR, *, replace: bool =
                 [str(demo_dir / VECTORS_FILE)],
             )
     if (demo_dir / MAP_FILE).exists():
-        _load_map(db, demo_dir / MAP_FILE, id_map, provenance)
+        _load_map(db, demo_dir / MAP_FILE, id_map, provenance, replace=replace)
     instruments.ensure(db)  # the portraits its QAs and survey answers refer to
     if (demo_dir / SURVEY_FILE).exists():
         _load_survey(db, demo_dir / SURVEY_FILE)
@@ -170,15 +171,21 @@ def _load_survey(db: Db, path: Path) -> None:
         survey.score(db, instrument, model, language)
 
 
-def _load_map(db: Db, path: Path, id_map: dict, provenance: dict) -> None:
-    """Store the shipped map under the key the app will ask for: no UMAP on first start."""
+def _load_map(db: Db, path: Path, id_map: dict, provenance: dict, *, replace: bool) -> None:
+    """The shipped map becomes the layout of its encoder and settings, as it was fitted: no
+    UMAP on first start, and the demo looks as it was exported. A database with a layout of
+    its own for them keeps it (the demo's QA pairs are then placed on it); `replace` renews
+    only a layout that is the shipped one."""
     import pandas as pd
 
     points = pd.read_parquet(path)
     points = points.assign(qa_id=points["qa_id"].map(id_map)).dropna(subset=["qa_id"])
-    config = ProjectionConfig(**provenance["projection"])
-    key = projection.projection_key(provenance["encoder"], list(points["qa_id"]), config)
-    projection.save(db, key, provenance["encoder"], config, points[["qa_id", "x", "y"]], 0.0)
+    encoder_id, config = provenance["encoder"], ProjectionConfig(**provenance["projection"])
+    layout = projection.current(db, encoder_id, config)
+    if layout is None or (replace and layout.source == "shipped"):
+        projection.save_fit(
+            db, encoder_id, config, points[["qa_id", "x", "y"]], 0.0, source="shipped"
+        )
 
 
 def _describe(provenance: dict) -> str:

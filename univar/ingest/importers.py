@@ -18,7 +18,6 @@ from univar import ids, store
 from univar.catalog import registry
 from univar.elicit import translation
 from univar.errors import UserError
-from univar.ingest.csvfile import max_upload_bytes, too_big
 from univar.ingest.validate import Validation, needs_translation, validate_bytes
 from univar.paths import Db
 from univar.store import runs
@@ -76,8 +75,12 @@ def import_validation(
         raise UserError(
             f"dataset {dataset!r} already exists; choose another name, or rename or delete it"
         )
-    rows = [dict(r) for r in v.rows]
-    translated = translate(rows) if translate and any(map(needs_translation, rows)) else 0
+    rows, translated = v.rows, 0
+    if translate and any(map(needs_translation, rows)):
+        # the translator fills the rows that need it: only those are copied, so `v` stays as
+        # it was for another try and a big file's rows are not held twice
+        rows = [dict(r) if needs_translation(r) else r for r in rows]
+        translated = translate(rows)
     summary = Validation(rows=rows).summary()
     counts = {k: summary[k] for k in ("rows", "untranslated", "with_value")}
     prov = {"source": v.source, **(provenance or {}), **counts, "translated": translated}
@@ -119,27 +122,33 @@ def _frame(con, rows: list[dict], dataset: str, run_id: str):
             [[q for q in english if q]],
         ).fetchall()
     )
-    for r in rows:
-        r["question_id"] = r["question_id"] or _question_id(r, bank)
-        r["qa_id"] = ids.qa_id(dataset, r["model"], r["language"], r["question_id"], r["sample"])
-        r["dataset"], r["run_id"] = dataset, run_id
+    # column by column, without touching the rows: no second set of per-row dicts
+    question_ids = [r["question_id"] or _question_id(r, bank) for r in rows]
+    columns = {
+        "qa_id": [
+            ids.qa_id(dataset, r["model"], r["language"], q, r["sample"])
+            for r, q in zip(rows, question_ids, strict=True)
+        ],
+        "dataset": [dataset] * len(rows),
+        "question_id": question_ids,
+        "run_id": [run_id] * len(rows),
+    }
     cols = [c.strip() for c in _QA_COLUMNS.split(",")]
-    frame = pd.DataFrame(rows).reindex(columns=cols)
-    return frame.astype({c: "object" for c in cols if c != "sample"}).astype({"sample": "int64"})
+    # object columns hold the rows' own str objects; pandas' default str dtype would copy all
+    # the text into Arrow buffers (and .astype(object) back into new str objects)
+    return pd.DataFrame(
+        {
+            c: pd.Series(
+                columns[c] if c in columns else [r[c] for r in rows],
+                dtype="int64" if c == "sample" else object,
+            )
+            for c in cols
+        },
+        columns=cols,
+    )
 
 
 # --- files -----------------------------------------------------------------------------------
-
-
-def read_limited(path: Path, max_bytes: int | None = None) -> bytes:
-    """A file's bytes; one over the limit is refused before it is read into memory."""
-    limit = max_bytes if max_bytes is not None else max_upload_bytes()
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    size = path.stat().st_size
-    if size > limit:
-        raise UserError(f"{path.name}: {too_big(size, limit)}")
-    return path.read_bytes()
 
 
 def merge(validations: Sequence[Validation]) -> Validation:
@@ -167,15 +176,19 @@ def validate_files(
         raise UserError("no file given")
     found = []
     for p in map(Path, paths):
-        try:
-            data = read_limited(p, max_bytes)
-        except UserError as exc:
-            found.append(Validation(source=p.name, errors=[str(exc).split(": ", 1)[-1]]))
+        if not p.is_file():
+            found.append(Validation(source=p.name, errors=["file not found"]))
             continue
-        found.append(
-            validate_bytes(data, name=p.name, layout=layout, model=model, max_bytes=max_bytes)
-        )
+        with p.open("rb") as fh:  # read as a stream: the file is never in memory whole
+            found.append(
+                validate_bytes(fh, name=p.name, layout=layout, model=model, max_bytes=max_bytes)
+            )
     return merge(found)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def import_files(
@@ -199,7 +212,7 @@ def import_files(
     if fmt in ("pvq-rr", "valueprism"):
         return _import_instrument(fmt, paths, db, dataset)
     v = validation or validate_files(paths, layout=fmt, model=model, max_bytes=max_bytes)
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+    files = {p.name: _sha256(p) for p in paths if p.is_file()}
     return import_validation(
         v,
         db,

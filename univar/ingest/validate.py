@@ -1,8 +1,9 @@
 """Check a QA CSV completely before anything is written: bytes -> normalised rows + problems.
 
-Pure (no database): `validate_bytes` reads the whole file and collects every problem it can
-name, each with its row and column, so a user fixes a file in one round. Rows are numbered as a
-spreadsheet shows them: the header is row 1, the first QA is row 2.
+Pure (no database): `validate_bytes` reads the whole file, as a stream, and collects every
+problem it can name, each with its row and column, so a user fixes a file in one round; a few
+examples of each kind, then one line that counts the rest, so a hostile file cannot flood the
+page. Rows are numbered as a spreadsheet shows them: the header is row 1, the first QA is row 2.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from univar import ids
 from univar.catalog import registry
 from univar.errors import UserError
-from univar.ingest.csvfile import decode, max_upload_bytes, parse
+from univar.ingest.csvfile import max_upload_bytes, open_csv
+from univar.output.export import formula_start
 
 REQUIRED = ("question", "answer", "model", "language")
 OPTIONAL = ("question_en", "answer_en", "value", "framework", "sample", "question_id")
@@ -23,8 +26,12 @@ ALIASES = {"lang": "language"}  # the UniVaR paper's files say `lang`
 PAPER_EXTRA = ("mt_lang",)  # the paper's translated files mark English text with mt_lang=eng
 MAX_FIELD_CHARS = 50_000  # far beyond any encoder's window; guards memory and the preview
 MAX_PER_KIND = 8  # examples of one kind of problem before "... and N more"
-FORMULA_START = ("=", "+", "-", "@")
+MAX_HEADER_PROBLEMS = 8  # problems with the header before "... and N more"
+MAX_NAMES_SHOWN = 20  # column names listed in one message
+MAX_SAMPLE = 9999  # a sample number is small: it is a repeat count, not an id
+_SAMPLE = re.compile(r"[0-9]{1,4}")  # ASCII only: str.isdigit also takes '²' and '٣'
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SHARED_COLUMNS = ("question", "question_en", "model", "value", "framework", "question_id")
 TEXT_COLUMNS = (
     "question",
     "answer",
@@ -115,75 +122,107 @@ class _Problems:
         return out
 
 
+def _short(name: str) -> str:
+    return repr(name if len(name) <= 40 else name[:40] + "...")
+
+
+def _names(names: list[str]) -> str:
+    """Column names for a message: the first few, then how many more."""
+    shown = ", ".join(n if len(n) <= 40 else n[:40] + "..." for n in names[:MAX_NAMES_SHOWN])
+    more = len(names) - MAX_NAMES_SHOWN
+    return (shown or "none") + (f" and {more:,} more" if more > 0 else "")
+
+
 def _columns(header: list[str], layout: str, model: str | None, problems: list[str]) -> dict:
-    """Column name -> index; problems with the header go into `problems`."""
+    """Column name -> index; problems with the header go into `problems`: the worst first, at
+    most MAX_HEADER_PROBLEMS, then one line that counts the rest."""
     index: dict[str, int] = {}
     known = REQUIRED + OPTIONAL + (PAPER_EXTRA if layout == "univar-paper" else ())
-    unknown = []
+    unknown, twice, nameless = [], [], []
     for i, name in enumerate(header):
         name = ALIASES.get(name, name)
         if not name:
-            problems.append(f"column {i + 1} has no name in the header")
+            nameless.append(i + 1)
         elif name in index:
-            problems.append(f"column {name!r} appears twice in the header")
+            twice.append(name)
         elif name in known:
             index[name] = i
         else:
             unknown.append(name)
+    found: list[tuple[str, str]] = []  # (what, message)
+    hints = unknown[:200]  # a typo sits among a file's few columns, not among thousands
     needed = [c for c in REQUIRED if not (c == "model" and model)]
     for col in needed:
         if col not in index:
-            close = difflib.get_close_matches(col, unknown, n=1, cutoff=0.75)
-            hint = f" ({close[0]!r} looks like a misspelling of it)" if close else ""
-            problems.append(
-                f"missing required column {col!r}{hint}; columns found: "
-                f"{', '.join(h for h in header if h) or 'none'}"
+            close = difflib.get_close_matches(col, hints, n=1, cutoff=0.75)
+            hint = f" ({_short(close[0])} looks like a misspelling of it)" if close else ""
+            found.append(
+                (
+                    "missing columns",
+                    f"missing required column {col!r}{hint}; columns found: "
+                    f"{_names([h for h in header if h])}",
+                )
             )
-    for name in unknown:
+    for name in hints:
         close = difflib.get_close_matches(name, OPTIONAL + REQUIRED, n=1, cutoff=0.75)
         if close and (close[0] in index or close[0] in needed):
             close = []  # beside the real column it is just extra; a missing one is reported
         if close and layout == "csv":  # a typo would silently drop data: stop here
-            problems.append(f"unknown column {name!r}: did you mean {close[0]!r}?")
+            found.append(
+                ("misspelt columns", f"unknown column {_short(name)}: did you mean {close[0]!r}?")
+            )
+    found += [("repeated columns", f"column {n!r} appears twice in the header") for n in twice]
+    found += [("columns without a name", f"column {i} has no name in the header") for i in nameless]
+    problems += [message for _, message in found[:MAX_HEADER_PROBLEMS]]
+    rest: dict[str, int] = {}
+    for what, _ in found[MAX_HEADER_PROBLEMS:]:
+        rest[what] = rest.get(what, 0) + 1
+    if rest:
+        counts = ", ".join(f"{n:,} {what}" for what, n in rest.items())
+        problems.append(f"... and {sum(rest.values()):,} more problems with the header ({counts})")
     index["_unknown"] = unknown  # type: ignore[assignment]
     return index
 
 
 def validate_bytes(
-    data: bytes,
+    data: bytes | BinaryIO,
     *,
     name: str = "upload.csv",
     layout: str = "csv",
     model: str | None = None,
     max_bytes: int | None = None,
 ) -> Validation:
-    """Every problem of one file. layout: 'csv' (generic) or 'univar-paper' (question, answer,
-    lang; the model from `model`, from the file name, or from the `model` argument)."""
+    """Every problem of one file, from its bytes or a seekable binary file, read as a stream.
+    layout: 'csv' (generic) or 'univar-paper' (question, answer, lang; the model from `model`,
+    from the file name, or from the `model` argument)."""
     if layout not in ("csv", "univar-paper"):
         raise UserError(f"unknown CSV layout {layout!r} (use csv or univar-paper)")
     v = Validation(source=name)
     # the paper's files are named after their model: a `model` column or --model wins
     fallback_model = Path(name).name.split(".")[0] if layout == "univar-paper" else None
     try:
-        text = decode(data, max_bytes if max_bytes is not None else max_upload_bytes())
-        header, records, delim = parse(text)
+        table = open_csv(data, max_bytes if max_bytes is not None else max_upload_bytes())
     except UserError as exc:
         v.errors.append(str(exc))
         return v
+    delim = table.delimiter
     if delim != ",":
         v.notes.append(f"cells are separated by {'tab' if delim == chr(9) else repr(delim)}")
-    cols = _columns(header, layout, model or fallback_model, v.errors)
+    cols = _columns(table.header, layout, model or fallback_model, v.errors)
     if v.errors:
         return v
     unknown = cols.pop("_unknown")
     if unknown:
-        v.notes.append(f"columns not used, ignored: {', '.join(unknown)}")
-    if not records:
+        v.notes.append(f"columns not used, ignored: {_names(unknown)}")
+    checker = _RowChecker(v, table.header, cols, layout, model, fallback_model)
+    try:
+        for rownum, cells in table.rows:
+            checker.check(rownum, cells)
+    except UserError as exc:  # unreadable further down: that one reason, as for the whole file
+        return Validation(source=name, errors=[str(exc)])
+    if not checker.rows_seen:
         v.errors.append("the file has a header but no data rows")
         return v
-    checker = _RowChecker(v, header, cols, layout, model, fallback_model)
-    for rownum, cells in records:
-        checker.check(rownum, cells)
     checker.finish()
     return v
 
@@ -199,9 +238,13 @@ class _RowChecker:
         self.seen: dict[tuple, int] = {}  # (model, language, question, answer, sample) -> row
         self.keys: dict[tuple, int] = {}  # (model, language, question, sample) -> row
         self.next_sample: dict[tuple, int] = {}
-        self.skipped = 0
+        self.skipped = self.rows_seen = 0
+        # one object per distinct value of the columns that repeat row after row (a model's
+        # name, a question asked of every model): a big file's rows then share them
+        self.shared: dict[str, str] = {}
 
     def check(self, rownum: int, cells: list[str]) -> None:
+        self.rows_seen += 1
         if len(cells) != self.width:
             self.errors.add(
                 "cell count",
@@ -217,7 +260,10 @@ class _RowChecker:
         row["row"] = rownum
         for col in TEXT_COLUMNS:
             if col in get:
-                row["value_code" if col == "value" else col] = self.cell(rownum, col, get[col])
+                text = self.cell(rownum, col, get[col])
+                if text is not None and col in SHARED_COLUMNS:
+                    text = self.shared.setdefault(text, text)
+                row["value_code" if col == "value" else col] = text
         row["model"] = self.model or row["model"] or self.fallback_model
         for col in ("question", "answer", "model"):
             if not row[col]:
@@ -250,10 +296,12 @@ class _RowChecker:
             self.errors.add(
                 "control character", f"{where}: control character U+{ord(bad.group()):04X}"
             )
-        if raw[:1] in FORMULA_START:
+        start = formula_start(raw)
+        if start:
+            hidden = "" if raw[:1] == start else " after blank or invisible characters"
             self.confirm.add(
                 "formula-like",
-                f"{where}: starts with {raw[0]!r}, which a spreadsheet runs as a formula; "
+                f"{where}: starts with {start!r}{hidden}, which a spreadsheet runs as a formula; "
                 "it is stored as it is and neutralised in CSV exports",
             )
         return raw.strip() or None
@@ -276,9 +324,11 @@ class _RowChecker:
             self.errors.add("duplicate", f"row {rownum} duplicates row {first}")
             return False
         self.seen[(*key, row["answer"], text)] = rownum
-        if text and not text.isdigit():
+        if text and not _SAMPLE.fullmatch(text):
             self.errors.add(
-                "sample", f"row {rownum}, column sample: {text[:20]!r} is not a whole number"
+                "sample",
+                f"row {rownum}, column sample: {text[:20]!r} is not a whole number from 0 to "
+                f"{MAX_SAMPLE}",
             )
             return False
         # without a sample column, repeated answers to one question are samples 0, 1, 2 ...

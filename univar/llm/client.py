@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from univar.llm.keys import redact, redact_url
+from univar.llm.keys import redact, redact_url, split_url_auth
 
 MAX_REPLY_CHARS = 64 * 1024
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -195,16 +195,19 @@ async def complete(
 ) -> Reply:
     """Send `req`, retrying transient failures; always returns a Reply."""
     litellm = import_litellm()
-    keys = list(keys or []) + ([api_key] if api_key else [])
+    api_base, auth = split_url_auth(req.api_base)
+    keys = list(keys or []) + ([api_key] if api_key else []) + list(auth.values())
     kwargs = dict(req.params) | {
         "model": req.model,
         "messages": req.message_dicts(),
-        "api_base": req.api_base,
+        "api_base": api_base,
         "api_key": api_key,
         "timeout": policy.timeout_s,
         "num_retries": 0,
         "max_retries": 0,
     }
+    if auth:
+        kwargs["extra_headers"] = auth
     attempts, error = 0, "not sent"
     while True:
         attempts += 1

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from univar import policy as policies
 from univar.catalog.registry import check_model_string
 from univar.errors import UserError
-from univar.llm.keys import key_for, redact_url
+from univar.llm.keys import key_for, redact_url, split_url_auth
 
 # Sent when a self-hosted endpoint (api_base) needs no key: the OpenAI client refuses to send
 # a request without one, and llama.cpp or vLLM ignore it.
@@ -164,7 +164,8 @@ def check_connection(
     api_base = check_api_base(api_base)
     check_allowed(api_base, policy)
     key = key_for(model, api_base, typed=api_key or None, policy=policy)[0]
-    key_given = bool(key)
+    bare_base, auth = split_url_auth(api_base)
+    key_given = bool(key or auth)
     if not key and api_base:
         key = PLACEHOLDER_KEY
     litellm = import_litellm()
@@ -172,8 +173,9 @@ def check_connection(
     try:
         litellm.completion(
             model=model,
-            api_base=api_base,
+            api_base=bare_base,
             api_key=key,
+            extra_headers=auth or None,
             messages=[{"role": "user", "content": "Say OK."}],
             max_tokens=1,
             timeout=timeout_s,

@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from univar import policy as policies
 from univar.paths import PROJECT_ROOT
@@ -214,6 +214,27 @@ def redact_url(url: str | None) -> str | None:
     if (netloc, query) == (parts.netloc, parts.query):
         return text
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def split_url_auth(api_base: str | None) -> tuple[str | None, dict[str, str]]:
+    """(api_base without user:password@, the Basic Authorization header they stand for).
+    litellm's async transport refuses credentials in a URL next to its own Authorization
+    header, so they travel as the header, which is what the sync transport makes of them."""
+    if not api_base or "@" not in api_base:
+        return api_base, {}
+    try:
+        parts = urlsplit(api_base)
+    except ValueError:
+        return api_base, {}
+    if parts.username is None:
+        return api_base, {}
+    import base64
+
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    netloc = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, {"Authorization": f"Basic {token}"}
 
 
 def _redact_urls_in(text: str) -> str:

@@ -3,6 +3,8 @@
 Static images need a Chromium-family browser: kaleido drives it headless. Where none is found
 the error says what to install, since kaleido's own hint (download Chrome) cannot work offline.
 HTML inlines plotly.js (~4.8 MB), so an exported chart opens with the network off.
+Text from data reaches figures escaped (`figures.mapstyle.html_text`); in depth, kaleido's page
+and every exported page carry a Content-Security-Policy that lets them fetch nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,13 +29,31 @@ MIME = {
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
 }
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list for CSV injection
+FORMULA_START = ("=", "+", "-", "@")
+# OWASP's CSV-injection list adds tab and carriage return as first characters of their own
+EXPORT_START = (*FORMULA_START, "\t", "\r")
+_INVISIBLE = ("Cc", "Cf")  # control and format characters (U+200B, U+FEFF, bidi marks ...)
 INSTALL_HINT = (
     "static image export needs Chromium: install it with `apt-get install chromium` "
     "(Debian/Ubuntu) or your system's chromium package, or point BROWSER_PATH at a "
     "Chrome/Chromium binary"
 )
 DEFAULT_SIZE = {"width": 1200, "height": 800}
+# The page kaleido draws in may load its own files (plotly.js, kaleido's script) and data:
+# images, nothing else: a url() or <img> that reached a figure's text fetches nothing, on a
+# server whose exports anyone using it may trigger.
+EXPORT_CSP = (
+    "default-src 'none'; script-src file:; style-src 'unsafe-inline'; img-src data: blob:; "
+    "font-src data:"
+)
+# An exported page (plotly.js inline, as is the figure) needs nothing from anywhere else.
+HTML_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:"
+)
+# Any other request of that Chromium (loopback aside: Chromium never proxies it, the CSP
+# covers it) goes to a proxy that does not exist, and fails instead of leaving the machine.
+NO_NETWORK_PROXY = "http://127.0.0.1:9"
 
 
 def browser_path() -> str | None:
@@ -67,18 +88,39 @@ def render_images(jobs: Sequence[tuple[object, str]], **size) -> list[bytes]:
         return []
     if browser_path() is None:
         raise UserError(INSTALL_HINT)
-    import plotly.io as pio
+    import kaleido
 
     opts = {**DEFAULT_SIZE, **{k: v for k, v in size.items() if v}}
     with tempfile.TemporaryDirectory(prefix="univar-export-") as tmp:
         paths = [Path(tmp) / f"figure{i}.{fmt}" for i, fmt in enumerate(fmts)]
-        try:  # the format of each file follows its extension
-            pio.write_images([fig for fig, _ in jobs], paths, **opts)
+        specs = [
+            {"fig": fig, "path": path, "opts": {**opts, "format": fmt}}
+            for (fig, _), path, fmt in zip(jobs, paths, fmts, strict=True)
+        ]
+        try:  # kaleido itself, not plotly.io.write_images, which cannot set the page or browser
+            kaleido.write_fig_from_object_sync(
+                specs, kopts=_kaleido_options(), cancel_on_error=True
+            )
         except Exception as exc:
             if type(exc).__name__ in ("ChromeNotFoundError", "BrowserFailedError"):
                 raise UserError(f"{INSTALL_HINT} ({type(exc).__name__})") from None
             raise
         return [p.read_bytes() for p in paths]
+
+
+def _kaleido_options() -> dict:
+    """The render page with EXPORT_CSP and without MathJax (kaleido's default fetches it from a
+    CDN, and it would typeset text between two `$`, which the screen shows as typed), and the
+    browser behind NO_NETWORK_PROXY."""
+    from kaleido import PageGenerator
+
+    if "<head>" not in PageGenerator.header:  # a kaleido whose page this cannot lock down
+        raise RuntimeError("kaleido's page has no <head> to put the export CSP in")
+
+    class LockedPage(PageGenerator):
+        header = PageGenerator.header.replace("<head>", f"<head>{csp_meta(EXPORT_CSP)}", 1)
+
+    return {"page_generator": LockedPage(mathjax=False), "proxy_server": NO_NETWORK_PROXY}
 
 
 def figures_bytes(figs: Sequence, fmt: str, **size) -> list[bytes]:
@@ -93,8 +135,12 @@ def figure_bytes(fig, fmt: str, *, width: int | None = None, height: int | None 
     return figures_bytes([fig], fmt, width=width, height=height)[0]
 
 
+def csp_meta(policy: str) -> str:
+    return f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+
+
 def html_bytes(fig, *, title: str | None = None) -> bytes:
-    """A standalone page with plotly.js inlined: no CDN, works offline."""
+    """A standalone page with plotly.js inlined: no CDN, works offline, fetches nothing."""
     import plotly.io as pio
 
     html = pio.to_html(
@@ -104,16 +150,30 @@ def html_bytes(fig, *, title: str | None = None) -> bytes:
         full_html=True,
         config={"displaylogo": False},
     )
+    head = csp_meta(HTML_CSP)
     if title:
         from html import escape
 
-        html = html.replace("<head>", f"<head><title>{escape(title)}</title>", 1)
-    return html.encode("utf-8")
+        head += f"<title>{escape(title)}</title>"
+    return html.replace("<head>", f"<head>{head}", 1).encode("utf-8")
+
+
+def formula_start(text: str) -> str | None:
+    """The character that makes `text` run as a formula in a spreadsheet, or None. One rule for
+    the upload check (`ingest.validate`) and the CSV export: a spreadsheet skips leading blanks,
+    and a tab or an invisible character is easy to slip in front of an `=`, so the test looks
+    at the first character that is neither whitespace nor a control or format character."""
+    for ch in text:
+        if ch in FORMULA_START:
+            return ch
+        if ch.isalnum() or not (ch.isspace() or unicodedata.category(ch) in _INVISIBLE):
+            return None
+    return None
 
 
 def neutralise(value):
     """A string a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if isinstance(value, str) and (value.startswith(EXPORT_START) or formula_start(value)):
         return "'" + value
     return value
 

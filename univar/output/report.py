@@ -25,6 +25,8 @@ from univar.figures import compare_charts
 from univar.paths import Db
 
 SECTIONS = ("Value map", "Distances", "Value profiles")
+# the static page (inline SVGs, printed to PDF) runs no script at all
+_STATIC_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
@@ -81,8 +83,11 @@ def _kv_table(items: Mapping) -> str:
 
 
 def _page(title: str, prov: Mapping, blocks: list[str], head_js: str = "") -> str:
+    from univar.output import export
+
+    policy = export.HTML_CSP if head_js else _STATIC_CSP
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{export.csp_meta(policy)}"
         f"<title>{escape(title)}</title><style>{_STYLE}</style>{head_js}</head><body>"
         f"<h1>{escape(title)}</h1><p class='sub'>{escape(str(prov.get('created', '')))}</p>"
         + "".join(blocks)
@@ -168,6 +173,7 @@ def report_pdf(
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            f"--proxy-server={export.NO_NETWORK_PROXY}",
             f"--user-data-dir={tmp}/profile",
             "--no-pdf-header-footer",
             f"--print-to-pdf={pdf}",

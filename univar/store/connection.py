@@ -84,6 +84,8 @@ def connect(
         if not opened_read_only:  # a reader that joined the writers waits for their migration
             with _init_lock:  # one cheap SELECT when the schema is current
                 migrate(con)
+        else:  # the same cheap SELECT: somebody else's file is named as such, not half-read
+            stored_version(con)
         yield con
     finally:
         con.close()
@@ -96,8 +98,8 @@ def check_store(path: Db = None) -> None:
     if not path.exists():
         return
     try:
-        with connect(path, read_only=True) as con:
-            stored_version(con)
+        with connect(path, read_only=True):
+            pass  # opening it checks its schema
     except duckdb.Error as exc:  # not a DuckDB file at all, or one of a newer DuckDB
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotAStoreError(

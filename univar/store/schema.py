@@ -11,7 +11,7 @@ import duckdb
 
 from univar.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped step.
 MIGRATIONS: list[str] = [
@@ -175,6 +175,23 @@ MIGRATIONS: list[str] = [
         run_id VARCHAR,
         PRIMARY KEY (instrument, model, language, value_code)
     );
+    """,
+    # v2: one value-map layout per (encoder, projection settings), which every selection filters
+    """
+    CREATE TABLE IF NOT EXISTS layouts (
+        layout_key VARCHAR PRIMARY KEY,  -- hash of (encoder, projection settings, algorithm)
+        encoder_id VARCHAR NOT NULL,
+        params JSON NOT NULL,
+        proj_key VARCHAR NOT NULL,       -- the fit in use: its projections/projection_points rows
+        source VARCHAR NOT NULL,         -- 'fit', 'shipped' (a demo's map), 'adopted' (a v1 map)
+        reducer VARCHAR,                 -- file name of the fitted reducer in paths.layout_dir()
+        reducer_sha256 VARCHAR,
+        updated_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    -- NULL: fitted with its layout; else how a QA pair added later was placed on it
+    -- ('transform': the fitted reducer's own; 'neighbours': its neighbours in embedding space)
+    ALTER TABLE projection_points ADD COLUMN placed VARCHAR;
     """,
 ]
 

@@ -2,5 +2,5 @@
 trainable modules (full, lora, head), the loop, and distributed runs.
 
 torch loads inside the functions. May import: encoders, store, hardware, ids, paths, config,
-errors, progress.
+errors, progress, policy (for its type only).
 """

@@ -14,7 +14,7 @@ from univar.config import stable_hash
 from univar.encoders.trained import MODES
 from univar.errors import UserError
 from univar.training.losses import LOSSES
-from univar.training.splits import Split
+from univar.training.splits import SPLITS, Split
 
 DEFAULT_LR = {"full": 3e-5, "lora": 5e-4, "head": 1e-3}
 
@@ -64,7 +64,7 @@ class TrainConfig:
             (self.loss in LOSSES, f"loss must be multipos or infonce, got {self.loss!r}"),
             (0 <= self.warmup < 1, f"warmup must be in [0, 1), got {self.warmup}"),
             (16 <= self.max_seq_length <= 8192, "max sequence length must be in [16, 8192]"),
-            (self.split in (None, "random", "question"), f"unknown split {self.split!r}"),
+            (self.split in (None, *SPLITS), f"unknown split {self.split!r}"),
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0"),
         ]
         for ok, message in checks:

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from univar import encoders, paths
 from univar.errors import UserError
@@ -24,6 +25,9 @@ from univar.training import distributed
 from univar.training.loop import CHECKPOINT, CURVE_FILE
 from univar.training.sampler import steps_per_epoch
 from univar.training.settings import TrainConfig
+
+if TYPE_CHECKING:
+    from univar.policy import Policy
 
 # Seconds per view on the project's 2 shared CPU cores (load average 3-15), max_seq_length 128:
 # bench/bench_train.py and the shipped encoder's run. An idle machine is several times faster.
@@ -41,15 +45,23 @@ def estimate(cfg: TrainConfig, n_qas: int) -> dict:
     return {"steps": steps, "steps_per_epoch": per_epoch, "cpu_seconds": seconds}
 
 
-def default_out(cfg: TrainConfig) -> Path:
-    """A fresh directory under out/encoders/ named by mode, lambda and time."""
+def runs_root(policy: Policy | None = None) -> Path:
+    """Where trained encoders go: out/encoders/, or the data folder's encoders/ on a shared
+    server (its users may write nowhere else)."""
+    if policy is not None and policy.shared:
+        return policy.data_dir / "encoders"
+    return paths.PROJECT_ROOT / "out" / "encoders"
+
+
+def default_out(cfg: TrainConfig, root=None) -> Path:
+    """A fresh directory under `root` (out/encoders/) named by mode, lambda and time."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return paths.PROJECT_ROOT / "out" / "encoders" / f"{cfg.mode}-lambda{cfg.lam}-{stamp}"
+    return Path(root or runs_root()) / f"{cfg.mode}-lambda{cfg.lam}-{stamp}"
 
 
 def trained_runs(root=None, shipped: bool = True) -> list[Path]:
     """Finished trained encoders under out/encoders/ (newest first), then the shipped one."""
-    root = Path(root) if root else paths.PROJECT_ROOT / "out" / "encoders"
+    root = Path(root) if root else runs_root()
     found = [p.parent for p in root.glob(f"*/{encoders.TRAINED_MARKER}")] if root.is_dir() else []
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     ship = encoders.shipped_encoder() if shipped else None
@@ -66,9 +78,10 @@ def read_curve(out) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
-def check_out(out, resume: bool) -> Path:
-    """Refuse to overwrite a finished or interrupted run unless resuming it."""
-    out = Path(out)
+def check_out(out, resume: bool, policy: Policy | None = None) -> Path:
+    """Refuse to overwrite a finished or interrupted run unless resuming it, and (with a shared
+    server's policy) a folder outside its data folder; returns the folder to write."""
+    out = policy.resolve_inside(out, "output folder") if policy is not None else Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a directory")
     has_run = (out / CHECKPOINT).exists() or (out / encoders.TRAINED_MARKER).exists()
@@ -109,11 +122,18 @@ def train(
 class TrainJob:
     """A training run in a background thread, for the page: poll `snapshot()`, `stop()` it."""
 
-    def __init__(self, cfg: TrainConfig, out, db: Db = None, resume: bool = False):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out,
+        db: Db = None,
+        resume: bool = False,
+        policy: Policy | None = None,
+    ):
         import threading
 
-        self.cfg, self.out, self.db, self.resume = cfg, Path(out), db, resume
-        check_out(self.out, resume)
+        self.cfg, self.db, self.resume = cfg, db, resume
+        self.out = check_out(out, resume, policy)
         self._lock = threading.Lock()
         self._state: dict = {"stage": "starting", "step": 0, "total": 0, "curve": []}
         self._stop = threading.Event()
