@@ -2,6 +2,5 @@
 CSVs, PVQ-RR, ValuePrism), the Value FULCRA reader, and the shipped demo.
 
 May import: elicit (to translate uploads), encoders and analysis.projection (the demo carries
-its embeddings and map), output.export (its rule for cells a spreadsheet runs as formulas), llm,
-catalog, store, ids, paths, policy, config, errors, progress.
+its embeddings and map), llm, catalog, store, ids, paths, policy, config, errors, progress.
 """

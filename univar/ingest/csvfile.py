@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import itertools
+import unicodedata
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -192,3 +193,20 @@ def _rows(reader, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
             f"{where}: bad quoting ({exc}); put the whole cell in quotes and double any quote "
             'inside it ("")'
         ) from None
+
+
+FORMULA_START = ("=", "+", "-", "@")
+_INVISIBLE = ("Cc", "Cf")  # control and format characters (U+200B, U+FEFF, bidi marks ...)
+
+
+def formula_start(text: str) -> str | None:
+    """The character that makes `text` run as a formula in a spreadsheet, or None. One rule for
+    the upload check (`ingest.validate`) and the CSV export (`output.export`): a spreadsheet skips leading blanks,
+    and a tab or an invisible character is easy to slip in front of an `=`, so the test looks
+    at the first character that is neither whitespace nor a control or format character."""
+    for ch in text:
+        if ch in FORMULA_START:
+            return ch
+        if ch.isalnum() or not (ch.isspace() or unicodedata.category(ch) in _INVISIBLE):
+            return None
+    return None

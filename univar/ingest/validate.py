@@ -17,8 +17,7 @@ from typing import BinaryIO
 from univar import ids
 from univar.catalog import registry
 from univar.errors import UserError
-from univar.ingest.csvfile import max_upload_bytes, open_csv
-from univar.output.export import formula_start
+from univar.ingest.csvfile import formula_start, max_upload_bytes, open_csv
 
 REQUIRED = ("question", "answer", "model", "language")
 OPTIONAL = ("question_en", "answer_en", "value", "framework", "sample", "question_id")

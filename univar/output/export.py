@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 from univar.errors import UserError
+from univar.ingest.csvfile import FORMULA_START, formula_start
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 TABLE_FORMATS = ("csv", "parquet")
@@ -29,10 +29,8 @@ MIME = {
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
 }
-FORMULA_START = ("=", "+", "-", "@")
 # OWASP's CSV-injection list adds tab and carriage return as first characters of their own
 EXPORT_START = (*FORMULA_START, "\t", "\r")
-_INVISIBLE = ("Cc", "Cf")  # control and format characters (U+200B, U+FEFF, bidi marks ...)
 INSTALL_HINT = (
     "static image export needs Chromium: install it with `apt-get install chromium` "
     "(Debian/Ubuntu) or your system's chromium package, or point BROWSER_PATH at a "
@@ -156,19 +154,6 @@ def html_bytes(fig, *, title: str | None = None) -> bytes:
 
         head += f"<title>{escape(title)}</title>"
     return html.replace("<head>", f"<head>{head}", 1).encode("utf-8")
-
-
-def formula_start(text: str) -> str | None:
-    """The character that makes `text` run as a formula in a spreadsheet, or None. One rule for
-    the upload check (`ingest.validate`) and the CSV export: a spreadsheet skips leading blanks,
-    and a tab or an invisible character is easy to slip in front of an `=`, so the test looks
-    at the first character that is neither whitespace nor a control or format character."""
-    for ch in text:
-        if ch in FORMULA_START:
-            return ch
-        if ch.isalnum() or not (ch.isspace() or unicodedata.category(ch) in _INVISIBLE):
-            return None
-    return None
 
 
 def neutralise(value):
