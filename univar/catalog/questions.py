@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from univar import ids, store
+from univar.catalog import instruments
 from univar.errors import UserError
 from univar.paths import DATA_DIR, Db, db_path
 
@@ -260,7 +261,6 @@ def select_questions(db: Db, spec: str | int) -> list[Question]:
 
 def instrument_questions(db: Db, instrument: str) -> list[Question]:
     """An instrument's items that have text, in item order; the map can then ring their QAs."""
-    from univar.catalog import instruments
 
     instruments.ensure(db)
     with store.connect(db, read_only=True) as con:

@@ -23,8 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from univar import policy as policies
+from univar.elicit import engine
+from univar.elicit.history import load_config
 from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
+from univar.llm.endpoints import check_connection
+from univar.llm.keys import MASK, known_keys, redact
 from univar.paths import Db, db_path
 
 LIVE = ("starting", "running")
@@ -145,8 +149,6 @@ class Job:
                 self._progress[(model, lang)] = RowProgress(model, lang, **counts, cost=c.cost)
 
     def _run(self, api_keys: Mapping[str, str]) -> None:
-        from univar.elicit import engine
-        from univar.llm.keys import known_keys, redact
 
         self.status = "running"
         try:
@@ -204,8 +206,6 @@ def check(
     requests to send then gets one cheap call, so a wrong key or a dead host is one clear
     message instead of a run of error rows.
     """
-    from univar.elicit import engine
-    from univar.llm.endpoints import check_connection
 
     api_keys = api_keys or {}
     policy = policy if policy is not None else policies.load(app=False)
@@ -336,9 +336,6 @@ def restart(
     URL typed in this session; without one the run cannot be sent there again.
     """
     import dataclasses
-
-    from univar.elicit.history import load_config
-    from univar.llm.keys import MASK
 
     config = load_config(run_id, db)
     real = {

@@ -6,9 +6,14 @@ translation is asked once per (text, direction, translator) whatever the number 
 
 from __future__ import annotations
 
+from univar import policy as policies
 from univar.catalog import registry
-from univar.llm.client import Request
+from univar.errors import UserError
+from univar.llm import keys as keyring
+from univar.llm.client import Request, RetryPolicy, run_blocking
+from univar.llm.endpoints import check_reachable
 from univar.llm.keys import redact_url
+from univar.llm.request_cache import CachedAsker
 from univar.paths import Db
 
 PROMPT = (
@@ -82,13 +87,6 @@ def translate_texts(
     import asyncio
     import time
     import uuid
-
-    from univar import policy as policies
-    from univar.errors import UserError
-    from univar.llm import keys as keyring
-    from univar.llm.client import RetryPolicy, run_blocking
-    from univar.llm.endpoints import check_reachable
-    from univar.llm.request_cache import CachedAsker
 
     policy = policy if policy is not None else policies.load(app=False)
     registry.check_model_string(model)

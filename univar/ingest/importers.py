@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from univar import ids, store
-from univar.catalog import registry
+from univar.catalog import instruments, registry
 from univar.elicit import translation
 from univar.errors import UserError
 from univar.ingest.validate import Validation, needs_translation, validate_bytes
+from univar.llm.endpoints import check_reachable
 from univar.paths import Db
 from univar.store import runs
 from univar.store.datasets import NAME_MAX, check_dataset_name, existing_datasets
@@ -227,7 +228,6 @@ def import_files(
 def _import_instrument(fmt: str, paths: list[Path], db: Db, dataset: str | None) -> ImportResult:
     if len(paths) != 1:
         raise UserError(f"--format {fmt} takes one file")
-    from univar.catalog import instruments
 
     if fmt == "pvq-rr":
         n = instruments.import_pvq_rr(paths[0], db)
@@ -253,7 +253,6 @@ def llm_translator(
     (the same prompt and request cache), one language at a time. `api_key`: one typed for
     this endpoint; `policy` (default: the CLI's): allowed api_bases, where the operator's keys
     may go."""
-    from univar.llm.endpoints import check_reachable
 
     registry.check_model_string(model)
     if api_base:

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from univar import policy as policies
 from univar.catalog.registry import check_model_string
 from univar.errors import UserError
+from univar.llm.client import import_litellm
 from univar.llm.keys import key_for, redact_url, split_url_auth
 
 # Sent when a self-hosted endpoint (api_base) needs no key: the OpenAI client refuses to send
@@ -157,7 +158,6 @@ def check_connection(
     """Send one 1-token request to `model`; never raises for a failed call, only for bad input
     (an api_base the policy does not allow included). `api_key`: one typed for this endpoint;
     else the operator's key where the policy lets it go (`keys.key_for`)."""
-    from univar.llm.client import import_litellm
 
     policy = policy if policy is not None else policies.load(app=False)
     model = check_model_string(model)

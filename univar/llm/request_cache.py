@@ -19,7 +19,7 @@ import time
 from univar import store
 from univar.llm.client import Limiter, Reply, Request, RetryPolicy, complete, endpoint_of
 from univar.llm.keys import redact_url
-from univar.paths import Db
+from univar.paths import Db, db_path
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,6 @@ class CachedAsker:
         policy: RetryPolicy,
         concurrency: int,
     ):
-        from univar.paths import db_path
 
         self.run_id, self.api_keys, self.keys, self.policy = run_id, api_keys, keys, policy
         self.limiter = Limiter(concurrency)

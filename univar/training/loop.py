@@ -19,6 +19,7 @@ from univar import encoders, store
 from univar.config import stable_hash
 from univar.encoders import trained
 from univar.errors import UserError
+from univar.hardware import environment
 from univar.paths import Db
 from univar.store import runs
 from univar.training import modules
@@ -275,7 +276,6 @@ def _loop(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_s
 
 def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_epoch) -> dict:
     """The univar_encoder.json of a run: how it was trained, on what, where, how fast."""
-    from univar.hardware import environment
 
     ran = len(steps.curve) - steps.start
     world = int(os.environ.get("WORLD_SIZE", "1"))
