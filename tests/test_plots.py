@@ -85,15 +85,18 @@ def test_language_centroids_identity_centroids_lines_and_labels():
     eng = df[df.language == "eng"]
     assert np.isclose(lang["x"][0], eng["x"].mean()) and np.isclose(lang["y"][0], eng["y"].mean())
     (ident,) = traces(fig, "identity-centroids")
-    assert ident["mode"] == "markers+text" and len(ident["x"]) == 6
+    assert ident["mode"] == "markers" and len(ident["x"]) == 6
     assert set(ident["text"]) == {"gpt-4o-mini", "smollm2"}  # model labels, provider dropped
     assert ident["marker"]["size"] < lang["marker"]["size"]
     lines = traces(fig, "centroid-lines")
     assert len(lines) == 3  # one per language colour
     first = lines[0]  # eng: from the language centroid to each of its two models
     assert first["x"][0] == lang["x"][0] and first["x"][2] is None and len(first["x"]) == 6
-    labels = [a["text"] for a in fig.to_dict()["layout"]["annotations"]]
+    notes = fig.to_dict()["layout"]["annotations"]
+    labels = [a["text"] for a in notes if a["name"] == "language-label"]
     assert labels == ["<b>English</b>", "<b>French</b>", "<b>Chinese</b>"]
+    models = [(a["x"], a["y"], a["text"]) for a in notes if a["name"] == "model-label"]
+    assert models == list(zip(ident["x"], ident["y"], ident["text"], strict=True))
 
 
 def test_colour_by_model_colours_identities_by_model():
@@ -172,8 +175,4 @@ def test_single_point_and_single_language_maps_render():
     one = frame(n_per=1, langs=("eng",), models=("smollm2",))
     fig = value_map.value_map_figure(one)
     assert len(traces(fig, "identity-centroids")[0]["x"]) == 1
-    assert value_map._label_position(0, 0) == "top center"
-    assert (
-        value_map._label_position(1, 0) == "middle right"
-        and value_map._label_position(0, -1) == "bottom center"
-    )
+    assert len(fig.to_dict()["layout"]["annotations"]) == 2  # English and smollm2

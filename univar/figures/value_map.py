@@ -2,18 +2,20 @@
 
 It follows the paper's headline figure: faint points, one per QA pair; a large marker at each
 language's centroid and a smaller one at each model$language centroid, joined to its language
-centroid by a line and labelled with the model's name.
+centroid by a line and labelled with the model's name. Labels are annotations placed by
+`figures.labels` clear of one another and of every centroid marker, for the fixed axis ranges
+and the range of plot sizes set here, so the app and a PNG export draw them alike.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 
 import numpy as np
 
 from univar.analysis.mapdata import hover_chars
 from univar.catalog.registry import model_label
+from univar.figures import labels as placer
 from univar.figures.mapstyle import (
     COLOR_BY,
     HOVER_TEMPLATE,
@@ -27,16 +29,18 @@ from univar.figures.mapstyle import (
 )
 
 WEBGL_THRESHOLD = 5000  # above this many QA points the points render with WebGL
-_POSITIONS = (
-    "middle right",
-    "top right",
-    "top center",
-    "top left",
-    "middle left",
-    "bottom left",
-    "bottom center",
-    "bottom right",
-)
+MARGIN = 10  # px around the plot area, each side
+# Plot-area widths (px) at which no label overlaps another or a marker: from a laptop's page
+# with the sidebar open to a wide monitor (the app's width follows the page; the legend takes
+# its share). The 1200 px PNG export (output.export.DEFAULT_SIZE) falls inside.
+PLOT_WIDTHS = (560.0, 1800.0)
+EXPORT_HEIGHT = 800  # output.export.DEFAULT_SIZE: a PNG is drawn this tall unless asked
+PAD = 0.04  # of each axis's span, kept free around the points
+LANGUAGE_MARKER = {"size": 20, "line": 3}
+IDENTITY_MARKER = {"size": 9, "line": 1.5}
+LANGUAGE_FONT, MODEL_FONT = 17, 12
+LANGUAGE_PAD, MODEL_PAD = 3, 1  # px around a label's text: its annotation's borderpad
+HALO = "-1px -1px 1px #fff, 1px -1px 1px #fff, -1px 1px 1px #fff, 1px 1px 1px #fff"
 
 
 def _members(keys: list) -> dict:
@@ -58,12 +62,22 @@ def centroids(points):
     return lang.reset_index(), ident.reset_index()
 
 
-def _label_position(dx: float, dy: float) -> str:
-    """Place a model label away from its language centroid, as the paper's figure does."""
-    if dx == 0 and dy == 0:
-        return "top center"
-    octant = round(math.atan2(dy, dx) / (math.pi / 4)) % 8
-    return _POSITIONS[octant]
+def canvas(xs, ys, height: int) -> placer.Canvas:
+    """The axis ranges the figure fixes (the points with PAD around them) and the pixel sizes
+    its plot area may be drawn at: what the label placer needs to turn pixels into data."""
+    ranges = []
+    for values in (xs, ys):
+        lo, hi = (float(np.min(values)), float(np.max(values))) if len(values) else (0.0, 1.0)
+        pad = (hi - lo) * PAD if hi > lo else 1.0  # one point: a unit either side
+        ranges.append((lo - pad, hi + pad))
+    plot_height = float(height - 2 * MARGIN)
+    heights = (plot_height, float(max(height, EXPORT_HEIGHT) - 2 * MARGIN))
+    return placer.Canvas(ranges[0], ranges[1], PLOT_WIDTHS, heights)
+
+
+def _radius(marker: dict) -> float:
+    """A marker's outer radius in px: its size is a diameter, its outline straddles the edge."""
+    return marker["size"] / 2 + marker["line"] / 2
 
 
 def value_map_figure(
@@ -171,17 +185,18 @@ def value_map_figure(
                 meta="uploaded",
             )
         )
+    area = canvas(xs, ys, height)
     if show_centroids and n:
-        centroid_traces, labels = _centroids(points, color_by, colors)
+        centroid_traces, labels = _centroids(points, color_by, colors, area)
         traces += centroid_traces
     else:
         labels = []
     fig = go.Figure(data=traces, layout={"annotations": labels})
-    _style(fig, COLOR_BY[color_by], height)
+    _style(fig, COLOR_BY[color_by], height, area if n else None)
     return fig
 
 
-def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
+def _centroids(points, color_by: str, colors: dict, area: placer.Canvas) -> tuple[list, list]:
     """Centroid markers, their lines and labels: (traces, layout annotations)."""
     import plotly.graph_objects as go
 
@@ -218,21 +233,19 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
                 meta="centroid-lines",
             )
         )
-    positions = [
-        _label_position(r.x - lang_xy[r.language][0], r.y - lang_xy[r.language][1])
-        for r in ident.itertuples()
-    ]
     ident_colors = [ident_color(r) for r in ident.itertuples()]
     traces.append(
         go.Scatter(
             x=ident["x"],
             y=ident["y"],
-            mode="markers+text",
+            mode="markers",  # the labels are annotations, placed apart from one another
             name="model$language centroid",
             text=[html_text(model_label(m)) for m in ident["model"]],
-            textposition=positions,
-            textfont={"size": 12, "color": ident_colors},
-            marker={"size": 9, "color": ident_colors, "line": {"width": 1.5, "color": "white"}},
+            marker={
+                "size": IDENTITY_MARKER["size"],
+                "color": ident_colors,
+                "line": {"width": IDENTITY_MARKER["line"], "color": "white"},
+            },
             hovertext=[
                 f"<b>{html_text(model_label(r.model))}</b> · "
                 f"{html_text(group_label(r.language, 'language'))}<br>{r.n:,} QA pairs"
@@ -251,9 +264,9 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
             mode="markers",
             name="language centroid",
             marker={
-                "size": 20,
+                "size": LANGUAGE_MARKER["size"],
                 "color": lang_colors,
-                "line": {"width": 3, "color": "white"},
+                "line": {"width": LANGUAGE_MARKER["line"], "color": "white"},
                 "opacity": 0.95,
             },
             hovertext=[
@@ -265,32 +278,115 @@ def _centroids(points, color_by: str, colors: dict) -> tuple[list, list]:
             meta="language-centroids",
         )
     )
-    for code, x, y, color in zip(lang["language"], lang["x"], lang["y"], lang_colors, strict=True):
+    lang_names = [group_label(c, "language").split(" (")[0] for c in lang["language"]]
+    model_names = [model_label(m) for m in ident["model"]]
+    places = _place_labels(lang, ident, lang_names, model_names, lang_xy, area)
+    for name, r, color, spot in zip(
+        lang_names, lang.itertuples(), lang_colors, places[: len(lang)], strict=True
+    ):
+        if spot is None:  # no room left: the marker's hover names it
+            continue
         labels.append(
-            {
-                "x": x,
-                "y": y,
-                "text": f"<b>{html_text(group_label(code, 'language').split(' (')[0])}</b>",
-                "showarrow": False,
-                "yshift": -26,
-                "font": {"size": 17, "color": color, "family": "Georgia, serif"},
-                "bgcolor": rgba(color, 0.14),
-                "borderpad": 3,
-            }
+            _annotation(
+                r.x,
+                r.y,
+                spot,
+                _radius(LANGUAGE_MARKER),
+                text=f"<b>{html_text(name)}</b>",
+                name="language-label",
+                font={"size": LANGUAGE_FONT, "color": color, "family": "Georgia, serif"},
+                bgcolor=rgba(color, 0.14),
+                borderpad=LANGUAGE_PAD,
+            )
+        )
+    for name, r, color, spot in zip(
+        model_names, ident.itertuples(), ident_colors, places[len(lang) :], strict=True
+    ):
+        if spot is None:
+            continue
+        labels.append(
+            _annotation(
+                r.x,
+                r.y,
+                spot,
+                _radius(IDENTITY_MARKER),
+                text=html_text(name),
+                name="model-label",
+                # a white halo: the text stays legible over points of its own colour
+                font={"size": MODEL_FONT, "color": color, "shadow": HALO},
+                borderpad=MODEL_PAD,
+            )
         )
     return traces, labels
 
 
-def _style(fig, legend_title: str, height: int) -> None:
+def _place_labels(lang, ident, lang_names, model_names, lang_xy, area) -> list:
+    """Language labels first (below their marker where free), then model labels (away from
+    their language centroid where free), clear of every label and centroid marker."""
+    sx, sy = area.x_scales[0], area.y_scales[0]  # the preferred direction as drawn, in pixels
+    wanted = [
+        placer.Label(
+            r.x,
+            r.y,
+            *placer.text_size(name, LANGUAGE_FONT, serif_bold=True, pad=LANGUAGE_PAD),
+            clearance=_radius(LANGUAGE_MARKER),
+        )
+        for name, r in zip(lang_names, lang.itertuples(), strict=True)
+    ]
+    for name, r in zip(model_names, ident.itertuples(), strict=True):
+        cx, cy = lang_xy[r.language]
+        wanted.append(
+            placer.Label(
+                r.x,
+                r.y,
+                *placer.text_size(name, MODEL_FONT, pad=MODEL_PAD),
+                clearance=_radius(IDENTITY_MARKER),
+                toward=((r.x - cx) * sx, (r.y - cy) * sy) if (r.x, r.y) != (cx, cy) else (0.0, 1.0),
+            )
+        )
+    markers = np.concatenate(
+        [
+            placer.marker_boxes(lang["x"], lang["y"], _radius(LANGUAGE_MARKER)),
+            placer.marker_boxes(ident["x"], ident["y"], _radius(IDENTITY_MARKER)),
+        ]
+    )
+    lines = [(*lang_xy[r.language], r.x, r.y) for r in ident.itertuples()]
+    return placer.place(wanted, markers, area, lines=lines)
+
+
+def _annotation(x, y, spot, radius: float, **style) -> dict:
+    """A label centred `spot` pixels from its anchor (x, y); with a leader line to the anchor's
+    marker edge when placed further out."""
+    at = {"x": x, "y": y, "xanchor": "center", "yanchor": "middle", **style}
+    if spot.leader:  # Plotly's ay points down
+        color = style["font"]["color"]
+        return {
+            **at,
+            "showarrow": True,
+            "ax": spot.dx,
+            "ay": -spot.dy,
+            "arrowhead": 0,
+            "arrowwidth": 1,
+            "arrowcolor": color,
+            "standoff": radius,
+        }
+    return {**at, "showarrow": False, "xshift": spot.dx, "yshift": spot.dy}
+
+
+def _style(fig, legend_title: str, height: int, area: placer.Canvas | None) -> None:
     axis = {"visible": False, "showgrid": False, "zeroline": False}
+    # Fixed ranges, not autorange: the labels were placed for exactly these.
+    xrange, yrange = (
+        ({"range": list(area.x_range)}, {"range": list(area.y_range)}) if area else ({}, {})
+    )
     fig.update_layout(
         template="plotly_white",
         plot_bgcolor="white",
         paper_bgcolor="white",
         height=height,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis=axis,
-        yaxis=axis,
+        margin={side: MARGIN for side in "lrtb"},
+        xaxis={**axis, **xrange},
+        yaxis={**axis, **yrange},
         dragmode="lasso",
         hovermode="closest",
         hoverlabel={"bgcolor": "white", "font": {"size": 12}, "align": "left"},
