@@ -37,6 +37,12 @@ PARTS = {
     "startup": ("bench_startup", {"rows": 300}, {"rows": 100}),
     "import": ("bench_import", {"rows": 20_000, "repeats": 2}, {"rows": 5000, "repeats": 1}),
     "validate": ("bench_validate", {"megabytes": 190}, {"megabytes": 40}),
+    # the goal is defined on 12 identities x 200 questions: the quick run measures the same
+    "distances": (
+        "bench_distances",
+        {"identities": 12, "questions": 200},
+        {"identities": 12, "questions": 200},
+    ),
 }
 _CHILD = """
 import json, sys
@@ -175,6 +181,17 @@ def rows_of(name: str, r: dict) -> list[tuple[str, str, str, str]]:
                 ("check", "import --check"),
                 ("import", "import"),
             )
+        ]
+    if name == "distances":
+        return [
+            (
+                f"distance table ({metric}), cold",
+                f"{r[metric]['cold_s']} s",
+                f"< {r['goal_s']:g} s",
+                f"{r['data']}; cached {r[metric]['cached_s']} s; "
+                f"{r[metric]['pairs_distinguishable']}/{r[metric]['pairs']} pairs differ at 5%",
+            )
+            for metric in ("cosine", "energy", "mmd")
         ]
     return []
 

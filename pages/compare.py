@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages._shared import current_db, current_encoder, plain
 from univar import ids
-from univar.analysis import distances, mapdata, overlays
+from univar.analysis import distances, mapdata, overlays, uncertainty
 from univar.catalog.registry import BY_CODE, model_label
 from univar.elicit import survey
 from univar.errors import UserError
@@ -26,10 +26,18 @@ def embedded(db: str, version: tuple, _encoder, encoder_id: str):
     return distances.load(db, _encoder)
 
 
-@st.cache_data(show_spinner="Measuring distances ...", max_entries=32)
-def matrix(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
+@st.cache_data(
+    show_spinner="Measuring distances, bootstrapping questions and permuting labels (once per "
+    "database change; then from the database) ...",
+    max_entries=32,
+)
+def table(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
     frame, vectors = embedded(db, version, _encoder, encoder_id)
-    return distances.group_matrix(frame, vectors, by, metric)
+    return uncertainty.distance_table(db, frame, vectors, encoder_id, by, metric)
+
+
+def matrix(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
+    return table(db, version, _encoder, encoder_id, by, metric).matrix()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -71,23 +79,38 @@ def distances_tab() -> str:
         key="cmp_metric",
     )
     try:
-        m = matrix(db, version, encoder, encoder.id, by, metric)
+        t = table(db, version, encoder, encoder.id, by, metric)
     except UserError as exc:
         st.warning(plain(exc))
         return metric
+    m = t.matrix()
     order = distances.cluster_order(m)
     name = f"{GROUP_NAMES[by]}: {distances.METRICS[metric]}"
     left, right = st.columns([3, 2])
     left.plotly_chart(
-        compare_charts.heatmap_figure(m, order, title=name, label=label(by)),
+        compare_charts.heatmap_figure(m, order, title=name, label=label(by), pairs=t.pairs),
         key="distance_heatmap",
         width="stretch",
     )
+    left.caption(
+        f"Hover a cell for its {uncertainty.CONFIDENCE:.0%} interval ({t.resamples} bootstrap "
+        f"resamples of the {t.n_questions:,} questions) and the p-value of a permutation test "
+        f"({t.permutations} shuffles of the two groups' labels within each question). White "
+        f"dots mark pairs that do not differ at {uncertainty.ALPHA:.0%}. Only answers to "
+        f"different questions are compared, so a shared question mix never reads as closeness."
+    )
+    if t.left_out:
+        left.caption(
+            plain(f"Left out (answers to fewer than two questions): {', '.join(t.left_out)}")
+        )
     if len(m) >= 3:
-        tree = distances.dendrogram(m)
+        tree = distances.dendrogram(m, support=t.support)
         right.plotly_chart(
             compare_charts.dendrogram_figure(
-                tree, title="Clustering (average linkage)", label=label(by)
+                tree,
+                title="Clustering (average linkage), bootstrap support per merge",
+                label=label(by),
+                resamples=t.valid_resamples,
             ),
             key="distance_dendrogram",
             width="stretch",
@@ -96,6 +119,7 @@ def distances_tab() -> str:
         right.caption("A dendrogram needs at least three groups.")
     with st.expander("Distance matrix as a table"):
         st.dataframe(m.loc[order, order], width="stretch")
+        st.dataframe(t.export_frame(), hide_index=True, width="stretch")
     return metric
 
 
@@ -114,6 +138,11 @@ def pairs_tab() -> None:
     except UserError as exc:
         st.warning(plain(exc))
         return
+    shared = distances.shared_questions(frame, first, second)
+    st.caption(
+        f"These rest on {shared:,} question{'s' if shared != 1 else ''} that both answered: "
+        "each pair is their two answers to one of them."
+    )
     st.markdown("**Nearest**: the two answer most alike")
     st.dataframe(pairs[pairs["kind"] == "near"], hide_index=True, width="stretch")
     st.markdown("**Farthest**: the two answer most differently")

@@ -29,14 +29,23 @@ def choices(db: str, version: tuple) -> mapdata.Options:
     return mapdata.options(db)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def map_ready(db: str, version: tuple, _encoder, encoder_id: str, selection, config) -> bool:
-    return mapdata.is_cached(db, _encoder, selection, config)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
-def map_points(db: str, version: tuple, _encoder, encoder_id: str, selection, config):
-    return mapdata.map_points(db, _encoder, selection, config)
+def map_points(db: str, version: tuple, encoder_id: str, selection, config):
+    """The selection's points of the stored layout; None when it must be fitted or extended."""
+    return mapdata.stored_points(db, encoder_id, selection, config)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def overlay_choices(db: str, version: tuple) -> tuple[list, list, tuple]:
+    """Frameworks, instruments with QA pairs, uploaded datasets: read once per state of the
+    database, not on every selection change (each rerun of the page)."""
+    return overlays.frameworks(db), overlays.instruments_with_qas(db), tuple(uploaded_datasets(db))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def profile_of(db: str, version: tuple, who: str, framework: str):
+    """(survey profile, share of QAs per value) of one model$language."""
+    return survey.survey_profile(db, [who]), overlays.value_share(db, who, framework)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -171,17 +180,18 @@ query = finder.text_input(
 )
 framework = instrument = None
 over_left, over_right = st.columns(2)
+frameworks, instruments_with_qas, uploaded = overlay_choices(db, version)
 if color_by == "value":
     framework = over_left.selectbox(
         "Value framework",
-        overlays.frameworks(db) or [None],
+        frameworks or [None],
         key="map_framework",
         help="Colour each QA by the value its question stands for in this framework.",
     )
-if overlays.instruments_with_qas(db):
+if instruments_with_qas:
     instrument = over_right.selectbox(
         "Highlight an instrument's QAs",
-        [None, *overlays.instruments_with_qas(db)],
+        [None, *instruments_with_qas],
         format_func=lambda i: "(none)" if i is None else i,
         key="map_instrument",
     )
@@ -215,10 +225,13 @@ with st.expander("Projection settings"):
 try:
     selection = mapdata.Selection(tuple(models), tuple(languages), datasets)
     config = ProjectionConfig(method, n_neighbors, min_dist, metric, int(seed))
-    if not map_ready(db, version, encoder, encoder.id, selection, config):
+    points = map_points(db, version, encoder.id, selection, config)
+    if points is None:
         build_map(selection, config)
         version = mapdata.db_version(db)
-    points = map_points(db, version, encoder, encoder.id, selection, config)
+        points = map_points(db, version, encoder.id, selection, config)
+    if points is None:  # a re-layout switched layouts meanwhile: place them on the new one
+        points = mapdata.map_points(db, encoder, selection, config)
 except UserError as exc:
     st.warning(plain(exc))
     st.stop()
@@ -248,7 +261,6 @@ if job and job.live:
 elif job and job.status == "failed":
     st.error(plain(f"Re-layout failed: {job.error}"))
 
-uploaded = tuple(uploaded_datasets(db))
 fig = map_figure(
     db,
     version,
@@ -285,7 +297,8 @@ else:
 st.subheader("Value profile")
 who = st.selectbox("Model$language", distances.identities(points), key="map_profile_identity")
 profile_left, profile_right = st.columns(2)
-profile = survey.survey_profile(db, [who])
+share_framework = framework or instruments.SCHWARTZ
+profile, share = profile_of(db, version, who, share_framework)
 if profile.empty:
     model, language = ids.parse_identity(who)
     profile_left.info(f"No survey of {plain(who)} yet: this command scores its 19 Schwartz values.")
@@ -298,10 +311,9 @@ else:
     profile_left.plotly_chart(
         overlay_charts.profile_figure(profile), key="map_profile", width="stretch"
     )
-share_framework = framework or instruments.SCHWARTZ
 profile_right.plotly_chart(
     overlay_charts.share_figure(
-        overlays.value_share(db, who, share_framework),
+        share,
         title=f"Share of its QAs per value ({share_framework})",
     ),
     key="map_value_share",

@@ -151,7 +151,20 @@ def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
     )
     settle(page)
     heat = plot_traces(page, "distance_heatmap")
-    assert {t["type"] for t in heat} == {"heatmap"} and heat[-1]["n"] == 6
+    assert heat[0]["type"] == "heatmap" and heat[0]["n"] == 6
+    assert {t["meta"] for t in heat[1:]} <= {"indistinguishable"}  # the marks, if any
+    # each pair whose hover says it cannot be told apart carries a drawn mark, and no other
+    cells, marks, drawn = page.evaluate(
+        """() => {
+          const gd = document.querySelector('.st-key-distance_heatmap .js-plotly-plot');
+          const cells = gd.data[0].customdata.flat()
+            .filter(c => c[1].includes('not distinguishable')).length;
+          const marks = gd.data.filter(t => t.meta === 'indistinguishable')
+            .reduce((n, t) => n + t.x.length, 0);
+          return [cells, marks, gd.querySelectorAll('.scatterlayer .point').length];
+        }"""
+    )
+    assert cells == marks == drawn, (cells, marks, drawn)
     page.locator(".st-key-distance_dendrogram .js-plotly-plot").wait_for()
     tree = plot_traces(page, "distance_dendrogram")
     assert len(tree) >= 2  # one link per merge of the average-linkage tree

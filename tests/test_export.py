@@ -174,7 +174,16 @@ def test_charts_and_report_from_the_store(qa_db):
     assert len(chart.data) == 48 and {"x", "y", "identity"} <= set(chart.data.columns)
     assert "question" not in chart.data  # texts stay out of the table export
     dist = report.distance_chart(qa_db, HashEncoder(), selection)
-    assert list(dist.data.columns) == ["language", "eng", "fra"]
+    assert list(dist.data.columns) == [
+        "language_a",
+        "language_b",
+        "distance",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "shared_questions",
+    ]
+    assert list(dist.data[["language_a", "language_b"]].iloc[0]) == ["eng", "fra"]
     assert dist.fig.to_dict()["data"][0]["type"] == "heatmap"
     figures, prov, tables = report.collect(qa_db, HashEncoder(), selection, config)
     assert figures["Value profiles"] is None  # no surveys in this database

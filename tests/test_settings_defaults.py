@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from univar.analysis import distances, evaluation
 from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
+from univar.analysis.uncertainty import UncertaintyConfig
 from univar.cli import build_parser, main
 from univar.config import ConfigError, field_default
 from univar.elicit.settings import ElicitConfig, GenerationConfig
@@ -74,7 +75,10 @@ SETTINGS = {
     },
     # every projection field: map_settings builds ProjectionConfig from these flags alone
     "project": every_field(ProjectionConfig),
-    "export": every_field(ProjectionConfig),
+    "export": {
+        **every_field(ProjectionConfig),
+        **defaults(UncertaintyConfig, "resamples", "permutations"),
+    },
     "survey": {
         **defaults(
             SurveyConfig,

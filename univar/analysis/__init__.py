@@ -1,5 +1,6 @@
 """Analysis of embeddings: 2-D projections (one layout per encoder and settings, re-laid out in
-the background), the value map's data, distances between groups, LLM-identification
+the background), the value map's data, distances between groups (with bootstrap intervals,
+permutation p-values and dendrogram support, cached in the store), LLM-identification
 evaluation, and the overlays queried from the store.
 
 Returns data frames and arrays, never figures. May import: training (its split rule), encoders,

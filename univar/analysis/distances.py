@@ -137,13 +137,16 @@ def cluster_order(matrix: pd.DataFrame, method: str = "average") -> list[str]:
     return [matrix.index[i] for i in leaves_list(_linkage(matrix, method))]
 
 
-def dendrogram(matrix: pd.DataFrame, method: str = "average") -> pd.DataFrame:
+def dendrogram(matrix: pd.DataFrame, method: str = "average", support=None) -> pd.DataFrame:
     """The dendrogram as line segments: link, x, y (four points per link, scipy's layout:
-    leaf i at x = 5 + 10 i, y = merge height), plus the leaves as rows with link = -1."""
+    leaf i at x = 5 + 10 i, y = merge height), plus the leaves as rows with link = -1.
+    With `support` (sorted labels of a cluster -> share of bootstrap resamples that have it,
+    from `uncertainty`), a column `support` gives each link's share (NaN where unknown)."""
     import pandas as pd
     from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
 
-    tree = scipy_dendrogram(_linkage(matrix, method), no_plot=True, labels=list(matrix.index))
+    z = _linkage(matrix, method)
+    tree = scipy_dendrogram(z, no_plot=True, labels=list(matrix.index))
     rows = [
         (k, x, y)
         for k, (xs, ys) in enumerate(zip(tree["icoord"], tree["dcoord"], strict=True))
@@ -153,7 +156,33 @@ def dendrogram(matrix: pd.DataFrame, method: str = "average") -> pd.DataFrame:
     leaves = pd.DataFrame(
         {"link": -1, "x": 5.0 + 10.0 * np.arange(len(tree["ivl"])), "y": 0.0, "label": tree["ivl"]}
     )
+    if support is not None:
+        members = _link_members(z, list(matrix.index))
+        share = [support.get(members[k], np.nan) for k in range(len(members))]
+        segs["support"] = [share[k] for k in segs["link"]]
+        leaves["support"] = np.nan
     return pd.concat([segs, leaves], ignore_index=True)
+
+
+def _link_members(z: np.ndarray, labels: list[str]) -> list[tuple[str, ...]]:
+    """The sorted leaf labels under each of scipy's dendrogram links, in its link order: it
+    draws a link after both of its children (post-order from the root, left child first)."""
+    n = len(labels)
+    below: list[list[int]] = [[k] for k in range(n)]
+    for a, b in z[:, :2].astype(int):
+        below.append(below[a] + below[b])
+    order: list[int] = []
+    stack = [(2 * n - 2, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if node < n:
+            continue
+        if children_done:
+            order.append(node)
+            continue
+        left, right = (int(c) for c in z[node - n, :2])
+        stack += [(node, True), (right, False), (left, False)]
+    return [tuple(sorted(labels[k] for k in below[node])) for node in order]
 
 
 # --- near and far pairs ----------------------------------------------------------------------
@@ -279,6 +308,20 @@ def most_shared_pair(frame: pd.DataFrame) -> tuple[str, str] | None:
         return None
     i, j = np.unravel_index(int(np.argmax(shared)), shared.shape)
     return seen.index[i], seen.index[j]
+
+
+def question_key(frame: pd.DataFrame) -> pd.Series:
+    """What makes two QA pairs answers to the same question: its id, else its English text,
+    else the text as asked (an upload without ids or translations)."""
+    key = frame["question_id"].fillna(frame["question_en"])
+    return key.fillna(frame["question"]) if "question" in frame else key
+
+
+def shared_questions(frame: pd.DataFrame, identity_a: str, identity_b: str) -> int:
+    """How many questions both identities answered: what their near and far pairs rest on."""
+    key = question_key(frame)
+    a = set(key[frame["identity"] == identity_a].dropna())
+    return len(a & set(key[frame["identity"] == identity_b].dropna()))
 
 
 def identities(frame: pd.DataFrame) -> list[str]:

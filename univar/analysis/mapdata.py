@@ -146,23 +146,47 @@ def map_points(
     selection of a complete layout only reads (nothing heavy is imported).
     """
     config = config or ProjectionConfig()
-    n = _count(db, selection)
-    if not n:
+    if not _count(db, selection):
         raise UserError("no QA pairs match: choose at least one model and one language")
     layout = projection.ensure(db, encoder, config, progress=progress)
     where, params = selection.where()
     missing = projection.unplaced(db, layout, where, params)
     if missing:
         projection.place(db, encoder, layout, missing, progress=progress)
+    with store.connect(db) as con:
+        return _layout_frame(con, layout, selection)
+
+
+def _layout_frame(con, layout, selection: Selection):
+    where, params = selection.where()
+    n = con.execute(f"SELECT count(*) FROM qa WHERE {where}", params).fetchall()[0][0]
     chars = min(HOVER_CHARS, hover_chars(n) + 40)  # no more than hovers show
     texts = ", ".join(f"left({c}, {int(chars)}) AS {c}" for c in TEXT_COLUMNS)
+    return con.execute(
+        f"SELECT {', '.join(MAP_COLUMNS)}, {texts}, p.x, p.y, "
+        "p.placed IS NOT NULL AS placed FROM qa JOIN projection_points p USING (qa_id) "
+        f"WHERE p.proj_key = ? AND {where} ORDER BY qa_id",
+        [layout.proj_key, *params],
+    ).df()
+
+
+def stored_points(db: Db, encoder_id: str, selection: Selection, config: ProjectionConfig):
+    """What `map_points` returns, when the layout holds every selected QA pair; else None
+    (then `map_points` must fit or place first). Reads only, on one connection: the path of
+    every selection change and every first view of a stored map."""
+    where, params = selection.where()
     with store.connect(db) as con:
-        return con.execute(
-            f"SELECT {', '.join(MAP_COLUMNS)}, {texts}, p.x, p.y, "
-            "p.placed IS NOT NULL AS placed FROM qa JOIN projection_points p USING (qa_id) "
-            f"WHERE p.proj_key = ? AND {where} ORDER BY qa_id",
+        layout = projection.stored(con, encoder_id, config)
+        if layout is None:
+            return None
+        missing = con.execute(
+            f"SELECT count(*) FILTER (WHERE qa_id NOT IN (SELECT qa_id FROM projection_points "
+            f"WHERE proj_key = ?)), count(*) FROM qa WHERE {where}",
             [layout.proj_key, *params],
-        ).df()
+        ).fetchall()[0]
+        if missing[0] or not missing[1]:
+            return None
+        return _layout_frame(con, layout, selection)
 
 
 def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -> bool:

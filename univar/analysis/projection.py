@@ -313,20 +313,23 @@ def _params(config: ProjectionConfig) -> dict:
 def current(db: Db, encoder_id: str, config: ProjectionConfig) -> Layout | None:
     """The layout in use for this encoder and these settings, or None (reads only, except
     once for a database written before layouts existed: see `_adopt`)."""
-    return _stored(db, encoder_id, config) or (
-        _stored(db, encoder_id, config) if _adopt(db, encoder_id, config) else None
-    )
-
-
-def _stored(db: Db, encoder_id: str, config: ProjectionConfig) -> Layout | None:
-    key = layout_key(encoder_id, config)
     with store.connect(db) as con:
-        rows = con.execute(
-            "SELECT l.proj_key, l.source, p.n_points, p.created_at, l.reducer, "
-            "l.reducer_sha256 FROM layouts l JOIN projections p USING (proj_key) "
-            "WHERE l.layout_key = ?",
-            [key],
-        ).fetchall()
+        layout = stored(con, encoder_id, config)
+    if layout is None and _adopt(db, encoder_id, config):
+        with store.connect(db) as con:
+            layout = stored(con, encoder_id, config)
+    return layout
+
+
+def stored(con, encoder_id: str, config: ProjectionConfig) -> Layout | None:
+    """The layout in use, read on an open connection (no adoption: see `current`)."""
+    key = layout_key(encoder_id, config)
+    rows = con.execute(
+        "SELECT l.proj_key, l.source, p.n_points, p.created_at, l.reducer, "
+        "l.reducer_sha256 FROM layouts l JOIN projections p USING (proj_key) "
+        "WHERE l.layout_key = ?",
+        [key],
+    ).fetchall()
     return Layout(key, rows[0][0], encoder_id, config, *rows[0][1:]) if rows else None
 
 

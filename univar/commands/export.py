@@ -11,7 +11,9 @@ import argparse
 from pathlib import Path
 
 from univar.analysis import distances
+from univar.analysis.uncertainty import UncertaintyConfig
 from univar.commands.project import add_map_arguments, map_settings
+from univar.config import field_default
 from univar.errors import UserError
 
 KINDS = ("map", "distances", "profile", "report")
@@ -31,6 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="distances between these groups (default: language)",
     )
     parser.add_argument("--distance", choices=tuple(distances.METRICS), default="cosine")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=field_default(UncertaintyConfig, "resamples"),
+        help="bootstrap resamples of the questions behind each distance's 95%% interval "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=field_default(UncertaintyConfig, "permutations"),
+        help="label shuffles within each question behind each pair's p-value "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--instrument", help="survey instrument of the profiles (default: all)")
     parser.add_argument("--width", type=int, help="image width in pixels (default 1200)")
     parser.add_argument("--height", type=int, help="image height in pixels (default 800)")
@@ -51,6 +67,7 @@ def run(args) -> int:
 
     fmt = _fmt(args)
     selection, config = map_settings(args)
+    settings = UncertaintyConfig(resamples=args.resamples, permutations=args.permutations)
     encoder = encoders.LazyEncoder(args.encoder)
     out = Path(args.out)
     if args.kind == "report":
@@ -63,6 +80,7 @@ def run(args) -> int:
             by=args.by,
             metric=args.distance,
             instrument=args.instrument,
+            distance_settings=settings,
         )
         build = report.report_pdf if fmt == "pdf" else report.report_html
         content = build(figures, prov, tables)
@@ -72,7 +90,9 @@ def run(args) -> int:
         if args.kind == "map":
             chart = report.map_chart(args.db, encoder, selection, config, args.color_by)
         elif args.kind == "distances":
-            chart = report.distance_chart(args.db, encoder, selection, args.by, args.distance)
+            chart = report.distance_chart(
+                args.db, encoder, selection, args.by, args.distance, settings
+            )
         else:
             chart = report.profile_chart(args.db, selection, args.instrument)
         if fmt in export.IMAGE_FORMATS:

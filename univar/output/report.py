@@ -211,10 +211,12 @@ def map_chart(db: Db, encoder, selection, config, color_by: str = "language") ->
 
 
 def distance_chart(
-    db: Db, encoder, selection, by: str = "language", metric: str = "cosine"
+    db: Db, encoder, selection, by: str = "language", metric: str = "cosine", settings=None
 ) -> Chart:
-    """The clustered distance heatmap between languages, models or identities."""
-    from univar.analysis import distances
+    """The clustered distance heatmap between languages, models or identities, with each
+    pair's bootstrap interval and permutation p-value (`uncertainty.UncertaintyConfig`
+    settings); its data is the long table, one row per pair."""
+    from univar.analysis import distances, uncertainty
 
     frame, vectors = distances.load(db, encoder, selection.datasets)
     keep = frame.index == frame.index  # all rows, then narrowed by the selection
@@ -222,12 +224,14 @@ def distance_chart(
         keep &= frame["model"].isin(selection.models).to_numpy()
     if selection.languages is not None:
         keep &= frame["language"].isin(selection.languages).to_numpy()
-    matrix = distances.group_matrix(frame[keep], vectors[keep], by=by, metric=metric)
+    table = uncertainty.distance_table(
+        db, frame[keep], vectors[keep], encoder.id, by, metric, settings
+    )
+    matrix = table.matrix()
     order = distances.cluster_order(matrix)
     title = f"{distances.METRICS[metric]} between {by}s"
-    fig = compare_charts.heatmap_figure(matrix, order, title=title)
-    data = matrix.loc[order, order].rename_axis(by).reset_index()
-    return Chart(fig, data, "Distances")
+    fig = compare_charts.heatmap_figure(matrix, order, title=title, pairs=table.pairs)
+    return Chart(fig, table.export_frame(), "Distances")
 
 
 def profile_chart(db: Db, selection, instrument: str | None = None) -> Chart:
@@ -254,13 +258,17 @@ def collect(
     by="language",
     metric="cosine",
     instrument=None,
+    distance_settings=None,
 ):
     """(figures, provenance, tables) for the report; a chart that cannot be drawn for this
     selection (no surveys yet, one language only) is listed as not available."""
     charts, missing = {}, {}
     for name, build in (
         ("Value map", lambda: map_chart(db, encoder, selection, config, color_by)),
-        ("Distances", lambda: distance_chart(db, encoder, selection, by, metric)),
+        (
+            "Distances",
+            lambda: distance_chart(db, encoder, selection, by, metric, distance_settings),
+        ),
         ("Value profiles", lambda: profile_chart(db, selection, instrument)),
     ):
         try:

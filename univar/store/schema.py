@@ -11,7 +11,7 @@ import duckdb
 
 from univar.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped step.
 MIGRATIONS: list[str] = [
@@ -192,6 +192,34 @@ MIGRATIONS: list[str] = [
     -- NULL: fitted with its layout; else how a QA pair added later was placed on it
     -- ('transform': the fitted reducer's own; 'neighbours': its neighbours in embedding space)
     ALTER TABLE projection_points ADD COLUMN placed VARCHAR;
+    """,
+    # v3: Compare's distance tables with their uncertainty, one per (encoder, QA ids, grouping,
+    # metric, bootstrap and permutation settings)
+    """
+    CREATE TABLE IF NOT EXISTS distance_tables (
+        table_key VARCHAR PRIMARY KEY,   -- hash of everything above
+        encoder_id VARCHAR NOT NULL,
+        params JSON NOT NULL,
+        support JSON NOT NULL,           -- [[group, ...], share of resamples] per dendrogram merge
+        left_out JSON NOT NULL,          -- groups with answers to fewer than two questions
+        n_questions INTEGER NOT NULL,
+        n_qa INTEGER NOT NULL,
+        valid_resamples INTEGER NOT NULL,
+        seconds DOUBLE,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+
+    CREATE TABLE IF NOT EXISTS distance_pairs (
+        table_key VARCHAR NOT NULL,
+        group_a VARCHAR NOT NULL,
+        group_b VARCHAR NOT NULL,
+        distance DOUBLE NOT NULL,
+        ci_low DOUBLE,                   -- the 95% bootstrap interval (questions resampled)
+        ci_high DOUBLE,
+        p_value DOUBLE,                  -- NULL: no question in common, nothing to permute
+        shared_questions INTEGER NOT NULL,
+        PRIMARY KEY (table_key, group_a, group_b)
+    );
     """,
 ]
 
