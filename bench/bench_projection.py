@@ -2,7 +2,8 @@
 
     python bench/bench_projection.py [--n 2000] [--figure-points 100000]
 
-A cached rerun must not recompute (it reads `projection_points`). Vectors are random but
+A cached rerun must not recompute (it reads `projection_points`), and neither may a smaller
+selection: it reads its points of the one layout (`selection_s`, half the QA pairs). Vectors are random but
 shaped like MiniLM's (384-d, unit length) and stored in the embedding cache up front, so the
 timings are projection only. The figure part builds the map figure and its JSON (what the
 page sends to the browser) for a synthetic map of `--figure-points` points.
@@ -80,10 +81,14 @@ def bench_umap(n: int) -> dict:
         t = time.perf_counter()
         projection.project(db, StoredOnly(), ids, config)
         cached = time.perf_counter() - t
+        t = time.perf_counter()
+        projection.project(db, StoredOnly(), ids[: n // 2], config)
+        selection = time.perf_counter() - t
     return {
         "points": n,
         "umap_cold_s": round(cold, 2),
         "umap_cached_s": round(cached, 3),
+        "selection_s": round(selection, 3),
         "speedup": round(cold / cached, 1),
     }
 

@@ -63,11 +63,14 @@ def _server(db: Path, port: int | None = None):
     return proc, url
 
 
-def _quiet(page) -> None:
+def _quiet(page, timeout: float = 60.0) -> None:
     """No script run in progress for a moment: a click during a rerun can be lost."""
-    calm = 0
+    calm, deadline = 0, time.monotonic() + timeout
     while calm < 3:
-        calm = 0 if page.get_by_test_id("stStatusWidget").count() else calm + 1
+        status = page.get_by_test_id("stStatusWidget")
+        calm = 0 if status.count() else calm + 1
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app stayed busy: {status.first.inner_text()!r}")
         page.wait_for_timeout(200)
 
 

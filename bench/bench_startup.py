@@ -3,8 +3,10 @@
     python bench/bench_startup.py [--rows 300]
 
 Two starts of a fresh server on one database: the first ('cold') may embed and project; the
-second ('warm') finds its map cached in the database, as a user's second start does (issue 3's
-goal: the map within 10 s of the server being up). The database is an empty one seeded with
+second ('warm') finds its map cached in the database, as a user's second start does (issue 16's
+goal: the map within 3 s of the server being up; issue 3's was 10 s). Each start opens a new
+browser profile, so Streamlit's and Plotly's scripts are loaded afresh every time:
+`bench_selection.py` also measures a returning browser, whose cache holds them. The database is an empty one seeded with
 the shipped demo when data/demo exists, else `--rows` generated QA pairs.
 """
 
@@ -33,6 +35,7 @@ ARGS = [
     "--no-first-run",
 ]
 MAP = ".js-plotly-plot .main-svg"
+GOAL_S = 3.0  # warm: the first map within this many seconds of the server being up
 
 
 def prepare_db(db: Path, rows: int) -> str:
@@ -134,8 +137,8 @@ def run_bench(rows: int = 300, timeout: float = 600.0) -> dict:
         "data": data,
         "cold": cold,
         "warm": warm,
-        "goal_warm_map_after_up_s": 10.0,
-        "goal_met": warm["map_after_up_s"] <= 10.0,
+        "goal_warm_map_after_up_s": GOAL_S,
+        "goal_met": warm["map_after_up_s"] <= GOAL_S,
     }
 
 

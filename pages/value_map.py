@@ -50,7 +50,8 @@ def profile_of(db: str, version: tuple, who: str, framework: str):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def layout_of(db: str, version: tuple, encoder_id: str, config):
-    return projection.current(db, encoder_id, config)
+    """(the layout in use, its extent: the frame every selection is drawn in)."""
+    return projection.current(db, encoder_id, config), mapdata.layout_extent(db, encoder_id, config)
 
 
 @st.fragment(run_every=1.0)
@@ -82,12 +83,15 @@ def map_figure(
     _matches,
     framework=None,
     instrument=None,
+    extent=None,
 ):
     """The figure for one state of the page, built once: a selection rerun at 100,000 points
     then skips the build. Shared between sessions, so never mutate it."""
     if color_by == "value" and framework:  # the value of each QA's question in that framework
         _points = overlays.with_values(db, _points, framework)
-    fig = value_map.value_map_figure(_points, color_by, highlight=_matches, uploaded=uploaded)
+    fig = value_map.value_map_figure(
+        _points, color_by, highlight=_matches, uploaded=uploaded, extent=extent
+    )
     if instrument:
         ringed = overlays.instrument_points(db, _points, instrument)
         overlay_charts.add_instrument_highlight(fig, ringed, instrument)
@@ -240,12 +244,10 @@ matches = search(db, version, selection, query) if query.strip() else []
 summary = mapdata.summary(points, encoder.id)
 found = f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""
 st.caption(plain(summary + found))
+layout, extent = layout_of(db, version, encoder.id, config)
 note, redo = st.columns([6, 1], vertical_alignment="center")
 note.caption(
-    plain(
-        "Every selection shows its points of one layout: "
-        + mapdata.layout_note(layout_of(db, version, encoder.id, config), points)
-    )
+    plain("Every selection shows its points of one layout: " + mapdata.layout_note(layout, points))
 )
 job = relayout.job_for(db, encoder.id, config)
 if redo.button(
@@ -274,6 +276,7 @@ fig = map_figure(
     matches,
     framework,
     instrument,
+    extent,
 )
 event = st.plotly_chart(
     fig,

@@ -40,8 +40,10 @@ UPLOADED = 4  # further Value FULCRA answers per model, uploaded as a CSV
 DROPPED = "gemini"  # the model the first test removes from the map
 SMOLLM2 = "openai/smollm2"
 MAP = ".js-plotly-plot .main-svg"
+# the map's labels: annotations placed clear of one another (text traces before that)
 LABELS = """() => [...document.querySelectorAll('.st-key-value_map .js-plotly-plot')]
-  .flatMap(gd => gd.data || []).flatMap(t => t.mode && t.mode.includes('text') ? t.text : [])"""
+  .flatMap(gd => [...(gd.data || []).flatMap(t => t.mode && t.mode.includes('text') ? t.text : []),
+                  ...((gd.layout || {}).annotations || []).map(a => a.text)])"""
 QA_POINTS = """() => {
   const gd = document.querySelector('.st-key-value_map .js-plotly-plot');
   if (!gd || !gd.data) return -1;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers_demo import copy_db, demo_template
 
 from univar import ids, store
@@ -38,3 +39,30 @@ def test_export_without_a_survey_ships_no_survey_file(tmp_path_factory, tmp_path
     (tmp_path / "demo" / demo.SURVEY_FILE).write_bytes(b"stale")
     demo.export_demo(source, tmp_path / "demo", config=ProjectionConfig())
     assert not (tmp_path / "demo" / demo.SURVEY_FILE).exists()
+
+
+def test_the_shipped_demo_loads_as_the_layout_of_its_encoder_and_settings(tmp_path):
+    """The demo map is the one layout every selection filters, exactly as shipped."""
+    import json
+
+    import pandas as pd
+
+    if not demo.available():
+        pytest.skip("no shipped demo in data/demo")
+    db = tmp_path / "demo.duckdb"
+    demo.load_demo(db)
+    provenance = json.loads((demo.DEMO_DIR / demo.PROVENANCE_FILE).read_text(encoding="utf-8"))
+    config = ProjectionConfig(**provenance["projection"])
+    layout = projection.current(db, provenance["encoder"], config)
+    shipped = pd.read_parquet(demo.DEMO_DIR / demo.MAP_FILE)
+    assert layout.source == "shipped" and layout.n_fitted == len(shipped)
+    assert layout.reducer is None  # new points go by their neighbours (projection's docstring)
+    points = projection.points_of(db, layout)
+    assert sorted(map(tuple, points[["x", "y"]].to_numpy())) == sorted(
+        map(tuple, shipped[["x", "y"]].to_numpy())
+    )
+    demo.load_demo(db, replace=True)  # renews the shipped layout, at the same coordinates
+    again = projection.current(db, provenance["encoder"], config)
+    assert again.source == "shipped" and projection.points_of(db, again)[["x", "y"]].equals(
+        points[["x", "y"]]
+    )

@@ -218,7 +218,8 @@ def test_rename_and_delete_take_everything_along(tmp_db):
     with store.transaction(tmp_db) as con:  # a cached map that used dataset one's point
         con.execute("INSERT INTO projections VALUES ('p', 'e', '{}', 1, 0, now())")
         con.execute(
-            "INSERT INTO projection_points SELECT 'p', qa_id, 0, 0 FROM qa_pairs "
+            "INSERT INTO projection_points (proj_key, qa_id, x, y) SELECT 'p', qa_id, 0, 0 "
+            "FROM qa_pairs "
             "WHERE dataset = 'one'"
         )
     with pytest.raises(UserError, match="already exists"):

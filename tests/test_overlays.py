@@ -37,7 +37,7 @@ def db(tmp_db):
     with store.transaction(tmp_db) as con:
         con.executemany(f"INSERT INTO qa_pairs ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
         con.execute(
-            "INSERT INTO projection_points VALUES "
+            "INSERT INTO projection_points (proj_key, qa_id, x, y) VALUES "
             "('p','a1',1,1),('p','a2',2,2),('p','b1',3,3),('p','b2',4,4)"
         )
     return tmp_db

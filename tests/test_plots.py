@@ -176,3 +176,26 @@ def test_single_point_and_single_language_maps_render():
     fig = value_map.value_map_figure(one)
     assert len(traces(fig, "identity-centroids")[0]["x"]) == 1
     assert len(fig.to_dict()["layout"]["annotations"]) == 2  # English and smollm2
+
+
+def test_placed_points_say_so_in_their_hover():
+    df = frame(n_per=1).assign(placed=False)
+    df.loc[0, "placed"] = True
+    heads = mapstyle.hover_data(df, limit=120)[:, 1]
+    assert heads[0].endswith(mapstyle.PLACED_NOTE) and not any(
+        h.endswith(mapstyle.PLACED_NOTE) for h in heads[1:]
+    )
+
+
+def test_a_given_extent_frames_every_selection_alike():
+    """The layout's extent, not the selection's: the points keep their place on screen."""
+    df = frame()
+    extent = ((-5.0, 30.0), (-3.0, 9.0))
+    whole = value_map.value_map_figure(df, extent=extent).to_dict()["layout"]
+    some = value_map.value_map_figure(df[df.language == "eng"], extent=extent).to_dict()["layout"]
+    assert whole["xaxis"]["range"] == some["xaxis"]["range"]
+    assert whole["yaxis"]["range"] == some["yaxis"]["range"]
+    low, high = whole["xaxis"]["range"]
+    assert low < -5.0 and high > 30.0
+    own = value_map.value_map_figure(df[df.language == "eng"]).to_dict()["layout"]
+    assert own["xaxis"]["range"] != whole["xaxis"]["range"]  # without it: the points' own

@@ -187,6 +187,22 @@ def test_refit_makes_a_new_layout_and_the_old_one_goes(db, ids):
         ).fetchall() == [(1, len(ids))]
 
 
+def test_deleting_a_dataset_keeps_the_layout_and_every_other_point(db, ids):
+    from univar.store import datasets
+
+    encoder, pca = HashEncoder(), Counting(projection.PCAProjector())
+    add_qa_pairs(db, 5)
+    layout = projection.refit(db, encoder, PCA, projectors={"pca": pca})
+    before = projection.points_of(db, layout)
+    assert datasets.delete_dataset("late", db)["projections"] == 0
+    after = projection.current(db, encoder.id, PCA)
+    assert after.proj_key == layout.proj_key and after.n_fitted == len(ids)
+    kept = projection.points_of(db, after)
+    assert kept.equals(before[before["qa_id"].isin(ids)].reset_index(drop=True))
+    projection.project(db, encoder, ids, PCA, projectors={"pca": pca})
+    assert pca.calls == 1  # nothing to refit
+
+
 def test_a_reducer_file_is_read_only_when_univar_named_and_hashed_it(db, ids):
     encoder = HashEncoder()
     projection.project(db, encoder, ids, PCA)

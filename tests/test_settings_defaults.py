@@ -124,7 +124,7 @@ CHOICES = {
 NOT_SETTINGS = {
     "train": {"out", "one_way", "resume", "datasets", "value_fulcra"},
     "elicit": {"model", "languages", "questions", "no_progress", "api_key_env"},
-    "project": {"encoder", "model", "language", "dataset", "out"},
+    "project": {"encoder", "model", "language", "dataset", "out", "refit"},
     "export": {
         "kind",
         "format",

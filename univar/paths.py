@@ -16,10 +16,10 @@ Db = str | os.PathLike | None
 
 
 def layout_dir() -> Path:
-    """Where the value map's fitted reducers live (`analysis.projection`). Only univar writes
-    this folder, and it is the one folder whose files univar unpickles: a reducer never
-    travels inside a database, which may come from anyone. UNIVAR_LAYOUT_DIR, an operator's
-    setting like every environment variable, moves it."""
+    """Where the value map's fitted reducers live (`analysis.projection`): plain arrays, read
+    without pickle, in a folder only univar writes; a reducer never travels inside a database,
+    which may come from anyone. UNIVAR_LAYOUT_DIR, an operator's setting like every environment
+    variable, moves it."""
     env = os.environ.get("UNIVAR_LAYOUT_DIR")
     return Path(env) if env else CACHE_DIR / "layouts"
 

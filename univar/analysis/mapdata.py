@@ -198,6 +198,21 @@ def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -
     return not projection.unplaced(db, layout, where, params)
 
 
+def layout_extent(db: Db, encoder_id: str, config: ProjectionConfig):
+    """((x min, x max), (y min, y max)) of the whole layout in use, or None: the frame every
+    selection is drawn in, so that its points keep their place on screen too."""
+    with store.connect(db) as con:
+        layout = projection.stored(con, encoder_id, config)
+        if layout is None:
+            return None
+        row = con.execute(
+            "SELECT min(x), max(x), min(y), max(y) FROM projection_points JOIN qa USING (qa_id) "
+            "WHERE proj_key = ?",
+            [layout.proj_key],
+        ).fetchall()[0]
+    return None if row[0] is None else ((row[0], row[1]), (row[2], row[3]))
+
+
 def layout_note(layout, points) -> str:
     """What the map's coordinates are, for a caption: which layout, how many placed on it."""
     if layout is None:

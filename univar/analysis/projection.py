@@ -7,16 +7,23 @@ its points from that one layout: coordinates are the same in every selection, pa
 and choosing a selection never fits anything.
 
 QA pairs added after the fit (an elicitation, an upload) are placed on it and marked `placed`:
-by the fitted reducer's own `transform` where univar kept it (`paths.layout_dir()`), else by
-their neighbours in embedding space (`neighbour_place`). `refit` fits a new layout of
-everything and switches to it in one transaction, so the old one is in use until then.
+a PCA layout places them with its fitted reducer's own `transform` (its mean and components,
+kept as plain arrays in `paths.layout_dir()`, a folder only univar writes, and read back only
+when their digest matches the one stored with the layout); a UMAP layout, the shipped demo's
+included, by their neighbours in embedding space (`neighbour_place`). `refit` fits a new layout
+of everything and switches to it in one transaction, so the old one is in use until then.
 
-The shipped demo brings no reducer: a fitted UMAP holds its training vectors, their
-neighbour graph and a search index (4.4 MB for the demo's 2,512 vectors, against 5.6 MB
-for the whole demo), it can only travel as a pickle, which univar never loads from a file it
-did not write, and its `transform` pays umap's ~8 s import and numba compilation on the
-first upload. Its points are placed by `neighbour_place` instead: where umap's own transform
-starts a new point, before its few epochs of refinement.
+No fitted UMAP model is kept, for the demo or any other layout: it holds its training vectors,
+their neighbour graph and a search index (4.4 MB for the demo's 2,512 vectors, which would
+nearly double the 5.6 MB demo); it can only be kept as a pickle, and univar loads no pickle at
+all (tests/test_trust.py holds every module to that, so no file swapped into a folder can run
+code); and its `transform` costs umap's import (7.5 s on 2 cores) and its compilation (16 s)
+on the first upload of every server process. `neighbour_place` puts a new point where umap's
+own transform starts it (before its few epochs of refinement), from vectors and coordinates
+the database already holds, with numpy alone: 16 QA pairs in 0.7 s on the demo, most of it
+reading the layout's 2,512 vectors; a copy of a demo answer lands 0.17 from its twin (median)
+on a map whose coordinates have a standard deviation of 5.6. It works wherever the database
+goes, and Re-layout fits the new points in for real.
 """
 
 from __future__ import annotations
@@ -104,37 +111,12 @@ class LinearReducer:
             np.savez(fh, mean=self.mean, components=self.components)
 
     @classmethod
-    def load(cls, path: Path) -> LinearReducer:
-        with np.load(path, allow_pickle=False) as arrays:
+    def load(cls, source) -> LinearReducer:
+        with np.load(source, allow_pickle=False) as arrays:
             return cls(arrays["mean"], arrays["components"])
 
 
-class UMAPReducer:
-    """A fitted umap-learn model; it can only be kept as a pickle (joblib's, as umap's own
-    documentation does), so it is read back only from `layout_dir()` and only when its
-    digest matches the one stored with its layout."""
-
-    suffix = ".umap.joblib"
-
-    def __init__(self, model):
-        self.model = model
-
-    def transform(self, vectors: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.transform(vectors), dtype=np.float64)
-
-    def save(self, path: Path) -> None:
-        import joblib
-
-        joblib.dump(self.model, path)
-
-    @classmethod
-    def load(cls, path: Path) -> UMAPReducer:
-        import joblib
-
-        return cls(joblib.load(path))
-
-
-_READERS = {LinearReducer.suffix: LinearReducer.load, UMAPReducer.suffix: UMAPReducer.load}
+_READERS = {LinearReducer.suffix: LinearReducer.load}
 
 
 def _tiny(vectors: np.ndarray) -> np.ndarray | None:
@@ -186,8 +168,8 @@ class UMAPProjector:
             random_state=config.seed,
             n_jobs=1,  # random_state forces one thread anyway; saying so silences a warning
         )
-        coords = np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
-        return coords, UMAPReducer(reducer)
+        # no reducer kept: a fitted UMAP can only be kept as a pickle (see the module's doc)
+        return np.asarray(reducer.fit_transform(vectors), dtype=np.float64), None
 
     def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
         return self.fit(vectors, config)[0]
@@ -265,7 +247,9 @@ def neighbour_place(
         raise UserError("the layout has no fitted QA pairs left to place new ones by: re-layout")
     k = max(1, min(n_neighbors, n))
     out = np.zeros((len(vectors), 2))
-    chunk = max(1, min(512, 20_000_000 // max(n, 1)))  # bounds the (chunk, n) distance matrix
+    # bounds the (chunk, n) distance matrix; manhattan also holds (chunk, n, dim) differences
+    cells = n * (np.shape(base_vectors)[1] if metric == "manhattan" else 1)
+    chunk = max(1, min(512, 20_000_000 // max(cells, 1)))
     for start in range(0, len(vectors), chunk):
         dists = _distances(vectors[start : start + chunk], base_vectors, metric)
         nearest = (
@@ -281,7 +265,7 @@ def neighbour_place(
 
 # --- layouts ---------------------------------------------------------------------------------------
 
-_REDUCER_NAME = re.compile(r"[0-9a-f]{24}(\.pca\.npz|\.umap\.joblib)")
+_REDUCER_NAME = re.compile(r"[0-9a-f]{24}\.pca\.npz")
 
 
 @dataclass(frozen=True)
@@ -398,7 +382,7 @@ def _read_reducer(path: str, digest: str) -> Reducer | None:
         return None
     suffix = next(s for s in _READERS if path.endswith(s))
     reducer = _READERS[suffix](io.BytesIO(data))
-    _LOADED.clear()  # one at a time: a UMAP model holds its training vectors
+    _LOADED.clear()  # the layout in use is the one that places
     _LOADED[(path, digest)] = reducer
     return reducer
 

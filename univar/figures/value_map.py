@@ -89,11 +89,14 @@ def value_map_figure(
     show_centroids: bool = True,
     height: int = 720,
     webgl_threshold: int = WEBGL_THRESHOLD,
+    extent: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ):
     """The value map. `points`: qa_id, x, y, model, language, texts and the colour column.
 
     `highlight`: qa_ids of search matches, drawn large and opaque on top of dimmed others.
     `uploaded`: dataset names drawn again on top as outlined diamonds (the user's own data).
+    `extent`: ((x min, x max), (y min, y max)) to frame instead of the points' own, such as
+    the whole layout's: then the points of every selection keep their place on screen.
     """
     import plotly.graph_objects as go
 
@@ -185,7 +188,7 @@ def value_map_figure(
                 meta="uploaded",
             )
         )
-    area = canvas(xs, ys, height)
+    area = canvas(*map(np.asarray, extent), height) if extent else canvas(xs, ys, height)
     if show_centroids and n:
         centroid_traces, labels = _centroids(points, color_by, colors, area)
         traces += centroid_traces

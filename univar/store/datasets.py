@@ -123,16 +123,29 @@ def delete_dataset(name: str, db: Db = None) -> dict[str, int]:
     with store.transaction(db) as con:
         if not _exists(con, name):
             raise UserError(f"no dataset named {name!r}")
+        # A value-map layout keeps every other point where it is (analysis.projection): only
+        # the dataset's points leave it. Any other stored map that used the dataset goes.
         stale = [
             r[0]
             for r in con.execute(
                 "SELECT DISTINCT proj_key FROM projection_points WHERE qa_id IN "
-                "(SELECT qa_id FROM qa_pairs WHERE dataset = ?)",
+                "(SELECT qa_id FROM qa_pairs WHERE dataset = ?) "
+                "AND proj_key NOT IN (SELECT proj_key FROM layouts)",
                 [name],
             ).fetchall()
         ]
         con.execute("DELETE FROM projection_points WHERE proj_key IN (SELECT unnest(?))", [stale])
         con.execute("DELETE FROM projections WHERE proj_key IN (SELECT unnest(?))", [stale])
+        con.execute(
+            "DELETE FROM projection_points WHERE qa_id IN "
+            "(SELECT qa_id FROM qa_pairs WHERE dataset = ?)",
+            [name],
+        )
+        con.execute(
+            "UPDATE projections SET n_points = (SELECT count(*) FROM projection_points p "
+            "WHERE p.proj_key = projections.proj_key AND p.placed IS NULL) "
+            "WHERE proj_key IN (SELECT proj_key FROM layouts)"
+        )
         qa = con.execute("DELETE FROM qa_pairs WHERE dataset = ? RETURNING 1", [name]).fetchall()
         # its own questions, unless another dataset or an instrument still uses them
         questions = con.execute(
