@@ -132,7 +132,7 @@ def test_kill_during_embedding_then_rerun(tmp_path):
     # `python -m univar embed` with 64-text write chunks (1024 by default), so that on two
     # shared cores a kill lands after some chunks are stored within seconds, not minutes
     small_chunks = (
-        "import runpy, sys, univar.embed as e; e.WRITE_CHUNK = 64; "
+        "import runpy, sys, univar.encoders.cache as e; e.WRITE_CHUNK = 64; "
         "sys.argv[0] = 'univar'; runpy.run_module('univar', run_name='__main__')"
     )
     args = ("embed", "--batch-size", "16")

@@ -50,7 +50,7 @@ PVQ_RR_KEY: dict[str, tuple[str, tuple[int, int, int]]] = {
     "unt": ("Universalism (tolerance)", (14, 34, 57)),
 }
 ITEM_VALUE = {n: code for code, (_, items) in PVQ_RR_KEY.items() for n in items}
-# Equal steps in circle order, as univar.questions writes them (figures choose the rotation).
+# Equal steps in circle order, as univar.catalog.questions writes them (figures choose the rotation).
 ANGLES = {code: round(i * 360 / len(PVQ_RR_KEY), 4) for i, code in enumerate(PVQ_RR_KEY)}
 
 INSTRUMENTS = {

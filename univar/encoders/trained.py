@@ -78,7 +78,7 @@ def fingerprint(path: Path, meta: dict) -> str:
 
 
 class TrainedEncoder:
-    """An encoder written by univar.train: same interface as SentenceTransformerEncoder."""
+    """An encoder written by univar.training: same interface as SentenceTransformerEncoder."""
 
     def __init__(self, path, trust_remote_code: bool = False, *, load_base: Callable[..., object]):
         """`load_base(name, trust_remote_code=...)` gives a head's base encoder (the app's

@@ -1,6 +1,6 @@
 """How the value map's points look and read: colours per group, labels and hover texts.
 
-Pure helpers for `univar.plots`; hover texts are sized so a 100,000-point map stays small.
+Pure helpers for `univar.figures.value_map`; hover texts are sized so a 100,000-point map stays small.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read a CSV file into a header and rows, or say in one line why it cannot be read.
 
 Size limit, compression, encoding (UTF-8 with or without a BOM; UTF-16, Latin-1, binaries and
-workbooks are named as such), the separator and the quoting. Row checks are `univar.validate`'s.
+workbooks are named as such), the separator and the quoting. Row checks are `univar.ingest.validate`'s.
 The file is read as a stream: rows come one at a time, decoded a chunk at a time, so reading it
 never holds a second copy of it, nor a list of all its rows.
 """

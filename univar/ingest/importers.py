@@ -1,7 +1,7 @@
 """Import QA pairs: a generic CSV, the UniVaR paper's per-model CSVs, and (through
-`univar.instruments`) PVQ-RR items and ValuePrism situations.
+`univar.catalog.instruments`) PVQ-RR items and ValuePrism situations.
 
-Every file is validated in full first (`univar.validate`); then all its rows go in as one named
+Every file is validated in full first (`univar.ingest.validate`); then all its rows go in as one named
 dataset in ONE transaction: all or nothing. A failed import leaves the database file as it was.
 """
 

@@ -1,6 +1,6 @@
 """A real OpenAI-compatible LLM server on loopback: llama.cpp serving the shipped tiny models.
 
-`start()` runs llama_cpp.server (through `python -m univar.local_llm`, which adds a Gemma-3 chat
+`start()` runs llama_cpp.server (through `python -m univar.llm.local_server`, which adds a Gemma-3 chat
 format) in a child process with a multi-model config file, so one process serves both
 SmolLM2-135M-Instruct (alias `smollm2`) and Gemma-3-270M (alias `gemma3`) at
 `http://HOST:PORT/v1`; litellm reaches them as
@@ -467,7 +467,7 @@ def start(
     # The child imports univar from this checkout, whatever the caller's working directory.
     pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    # `python -m univar.local_llm` is llama_cpp.server plus the Gemma-3 chat format (see _serve).
+    # `python -m univar.llm.local_server` is llama_cpp.server plus the Gemma-3 chat format (see _serve).
     cmd = [sys.executable, "-m", "univar.llm.local_server", "--config_file", str(config_path)]
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
