@@ -217,3 +217,9 @@ def load(
         trust_remote_code=_truthy(raw.get("trust_remote_code", False)),
         max_upload_mb=max_mb,
     )
+
+
+def given(policy: Policy | None) -> Policy:
+    """`policy`, or the CLI's where a caller passes none: whoever runs univar in a shell or a
+    notebook already has the machine."""
+    return policy if policy is not None else load(app=False)

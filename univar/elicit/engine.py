@@ -277,7 +277,7 @@ async def arun(
     after each QA pair; setting `cancel` stops new requests (finished ones are kept).
     `api_key`, `translator_api_key`: keys typed for those endpoints; `policy` (default: the
     CLI's) says where the operator's keys may go and which api_bases are allowed."""
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     qs = prepare(config, db, questions, policy=policy)  # every check, before any write
     started = time.monotonic()
     api_keys = _api_keys(config, api_key, translator_api_key, policy)

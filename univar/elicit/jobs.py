@@ -71,7 +71,7 @@ class Job:
         self.configs = tuple(configs)
         self.questions = questions
         self.owner = owner
-        self.policy = policy if policy is not None else policies.load(app=False)
+        self.policy = policies.given(policy)
         self.status = "starting"  # starting | running | done | cancelled | failed
         self.error: str | None = None
         self.current: str | None = None  # the model being asked now
@@ -208,7 +208,7 @@ def check(
     """
 
     api_keys = api_keys or {}
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     plans = [engine.plan(c, db, questions=questions, policy=policy) for c in configs]
     for config, plan in zip(configs, plans, strict=True):
         if plan.to_send == 0:
@@ -255,7 +255,7 @@ def start(
     if running is not None:
         return running
     api_keys = {k: v for k, v in (api_keys or {}).items() if v}
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     if preflight:
         check(configs, db_file, questions=questions, api_keys=api_keys, policy=policy)
     job = Job(configs, db_file, questions, owner=owner, policy=policy)

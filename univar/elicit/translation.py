@@ -88,7 +88,7 @@ def translate_texts(
     import time
     import uuid
 
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     registry.check_model_string(model)
     if source == target:
         return list(texts)

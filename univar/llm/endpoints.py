@@ -20,11 +20,8 @@ from univar import policy as policies
 from univar.catalog.registry import check_model_string
 from univar.errors import UserError
 from univar.llm.client import import_litellm
-from univar.llm.keys import key_for, redact_url, split_url_auth
+from univar.llm.keys import key_for, redact_url, request_key, split_url_auth
 
-# Sent when a self-hosted endpoint (api_base) needs no key: the OpenAI client refuses to send
-# a request without one, and llama.cpp or vLLM ignore it.
-PLACEHOLDER_KEY = "no-key"
 ALLOW_LIST_HINT = (
     "the operator can add it to allowed_api_bases in [univar] of .streamlit/secrets.toml "
     "or to UNIVAR_ALLOWED_API_BASES"
@@ -55,7 +52,7 @@ def check_api_base(api_base: str | None) -> str | None:
 
 def check_allowed(api_base: str | None, policy: policies.Policy | None = None) -> None:
     """UserError when this server's policy does not let a user send requests to `api_base`."""
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     if api_base and not policy.api_base_allowed(api_base):
         raise UserError(
             f"api_base {redact_url(api_base)} is not allowed on this shared server: "
@@ -159,15 +156,13 @@ def check_connection(
     (an api_base the policy does not allow included). `api_key`: one typed for this endpoint;
     else the operator's key where the policy lets it go (`keys.key_for`)."""
 
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     model = check_model_string(model)
     api_base = check_api_base(api_base)
     check_allowed(api_base, policy)
-    key = key_for(model, api_base, typed=api_key or None, policy=policy)[0]
     bare_base, auth = split_url_auth(api_base)
-    key_given = bool(key or auth)
-    if not key and api_base:
-        key = PLACEHOLDER_KEY
+    key_given = bool(key_for(model, api_base, typed=api_key or None, policy=policy)[0] or auth)
+    key = request_key(model, api_base, typed=api_key or None, policy=policy)
     litellm = import_litellm()
     start = time.perf_counter()
     try:
@@ -196,7 +191,7 @@ def check_reachable(
 ) -> None:
     """One TCP connect to the api_base's host and port; UserError when nothing listens, or,
     without connecting, when the policy does not allow the api_base."""
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     shown = redact_url(url)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

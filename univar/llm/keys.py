@@ -22,6 +22,8 @@ from univar.paths import PROJECT_ROOT
 
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 MASK = "[REDACTED]"
+# Sent when a self-hosted endpoint (api_base) needs no key: the OpenAI client refuses to send
+# a request without one, and llama.cpp or vLLM ignore it.
 PLACEHOLDER_KEY = "local"
 
 # litellm provider prefix -> the environment variables litellm reads for it, first one wins.
@@ -127,7 +129,7 @@ def key_for(
     if typed:
         return typed, "typed"
     provider = provider_of(model)
-    policy = policy if policy is not None else policies.load(app=False)
+    policy = policies.given(policy)
     if not policy.operator_key_may_go(provider, api_base):
         return None, "none"
     key, source = _lookup(PROVIDER_ENV.get(provider or "", ()), secrets_path)
