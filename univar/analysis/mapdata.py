@@ -146,7 +146,8 @@ def map_points(
     selection of a complete layout only reads (nothing heavy is imported).
     """
     config = config or ProjectionConfig()
-    if not _count(db, selection):
+    n = _count(db, selection)
+    if not n:
         raise UserError("no QA pairs match: choose at least one model and one language")
     layout = projection.ensure(db, encoder, config, progress=progress)
     where, params = selection.where()
@@ -154,12 +155,13 @@ def map_points(
     if missing:
         projection.place(db, encoder, layout, missing, progress=progress)
     with store.connect(db) as con:
-        return _layout_frame(con, layout, selection)
+        return _layout_frame(con, layout, selection, n)
 
 
-def _layout_frame(con, layout, selection: Selection):
+def _layout_frame(con, layout, selection: Selection, n: int):
+    """The selected points of `layout`; `n`, how many QA pairs the selection holds, sizes
+    the texts (the caller has counted them already)."""
     where, params = selection.where()
-    n = con.execute(f"SELECT count(*) FROM qa WHERE {where}", params).fetchall()[0][0]
     chars = min(HOVER_CHARS, hover_chars(n) + 40)  # no more than hovers show
     texts = ", ".join(f"left({c}, {int(chars)}) AS {c}" for c in TEXT_COLUMNS)
     return con.execute(
@@ -186,7 +188,7 @@ def stored_points(db: Db, encoder_id: str, selection: Selection, config: Project
         ).fetchall()[0]
         if missing[0] or not missing[1]:
             return None
-        return _layout_frame(con, layout, selection)
+        return _layout_frame(con, layout, selection, missing[1])
 
 
 def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
