@@ -607,16 +607,6 @@ def points_of(db: Db, layout: Layout, qa_ids: Sequence[str] | None = None):
         ).df()
 
 
-def cached(db: Db, encoder_id: str, qa_ids: Sequence[str], config: ProjectionConfig):
-    """The layout's points for exactly these QA ids, as DataFrame(qa_id, x, y), when it has
-    them all (then nothing is embedded, fitted or placed), else None."""
-    layout = current(db, encoder_id, config)
-    if layout is None or not qa_ids:
-        return None
-    points = points_of(db, layout, sorted(set(qa_ids)))
-    return points[["qa_id", "x", "y"]] if len(points) == len(set(qa_ids)) else None
-
-
 def project(
     db: Db,
     encoder: encoders.Encoder,
