@@ -11,7 +11,7 @@ import duckdb
 
 from univar.errors import UserError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped step.
 MIGRATIONS: list[str] = [
@@ -219,6 +219,22 @@ MIGRATIONS: list[str] = [
         p_value DOUBLE,                  -- NULL: no question in common, nothing to permute
         shared_questions INTEGER NOT NULL,
         PRIMARY KEY (table_key, group_a, group_b)
+    );
+    """,
+    # v4: quality checks of every QA pair, one row per (qa_id, checker version), so a better
+    # checker re-runs without losing what the older one said
+    """
+    CREATE TABLE IF NOT EXISTS qa_quality (
+        qa_id VARCHAR NOT NULL,
+        checker_version VARCHAR NOT NULL,
+        flags VARCHAR[] NOT NULL,        -- empty: the pair passes every check
+        reasons JSON NOT NULL,           -- {flag: one-line reason}
+        lang_question VARCHAR,           -- ISO 639-3 as the language identifier read each field
+        lang_answer VARCHAR,
+        lang_question_en VARCHAR,
+        lang_answer_en VARCHAR,
+        checked_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (qa_id, checker_version)
     );
     """,
 ]

@@ -1,0 +1,5 @@
+"""Quality checks of QA pairs: which language each field is in, refusals, echoes, degenerate
+or empty answers; stored per (qa_id, checker version) so every stage can leave flagged pairs out.
+
+May import: catalog, store, ids, paths, config, errors, progress.
+"""
