@@ -3,3 +3,7 @@ or empty answers; stored per (qa_id, checker version) so every stage can leave f
 
 May import: catalog, store, ids, paths, config, errors, progress.
 """
+
+from univar.quality.run import CHECKER_VERSION, flags_of, passing_sql
+
+__all__ = ["CHECKER_VERSION", "flags_of", "passing_sql"]
