@@ -3,12 +3,15 @@
     python scripts/build_demo.py --questions 200 --db .cache/demo-build.duckdb
 
 Starts one llama.cpp server per model (so both answer in parallel), elicits every question in
-every language through `python -m univar elicit` (SmolLM2 translates for both: it is the faster
-of the two; a second SmolLM2 server translates Gemma's answers), then in English asks each model the project's 57 portrait items as open questions
-and takes the portrait survey (so the map's instrument ring and value profiles have data), and
-leaves it all in --db. The run is resumable: rerun with a larger
---questions and only the new requests are sent. `python -m univar demo export` then writes
-data/demo/ from that database.
+every language through `python -m univar elicit` (SmolLM2 translates for both: it translates
+better into English than Gemma-3-270M, a base model that mostly repeats the prompt, and is
+faster: bench/bench_translators.py; a second SmolLM2 server translates Gemma's answers), then
+in English asks each model the project's 57 portrait items as open questions and takes the
+portrait survey (so the map's instrument ring and value profiles have data), then the control
+questions in every language (issue 15's control experiment), and leaves it all in --db.
+Quality checks run as answers arrive. The run is resumable: rerun with a larger --questions and
+only the new requests are sent. `python -m univar demo export` then writes data/demo/ from that
+database.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per server")
     ap.add_argument("--port", type=int, default=8030)
+    ap.add_argument(
+        "--no-controls",
+        dest="controls",
+        action="store_false",
+        help="skip the control questions (framework 'control')",
+    )
     args = ap.parse_args()
 
     servers = {
@@ -48,10 +57,12 @@ def main() -> int:
         model = ["--model", f"openai/{name}", "--api-base", servers[name].api_base(name)]
         translator = translators[name].api_base("smollm2")
         univar, db = [sys.executable, "-m", "univar"], ["--db", args.db]
-        for languages, picked in (
-            (args.languages, args.questions),
-            ("eng", f"instrument:{PORTRAITS}"),
-        ):
+        steps = [(args.languages, args.questions), ("eng", f"instrument:{PORTRAITS}")]
+        if args.controls:
+            steps.append((args.languages, "control"))
+        for step, (languages, picked) in enumerate(steps):
+            if step == 2:  # the survey before the controls: the value map's data comes first
+                subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)
             subprocess.run(
                 [
                     *univar,
@@ -76,7 +87,8 @@ def main() -> int:
                 ],
                 check=False,
             )
-        subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)
+        if not args.controls:
+            subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)
 
     started = time.monotonic()
     try:

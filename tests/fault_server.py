@@ -1,8 +1,8 @@
 """A tiny OpenAI-compatible chat server (standard library only) that misbehaves on request.
 
 `POST /v1/chat/completions` answers with a deterministic echo of the last user message. A
-translation prompt ("Translate the following text from English to French. ...\n\nTEXT") gets
-"[French] TEXT" back, so tests can follow a text through the translation steps.
+translation prompt (univar.elicit.translation's: "... into French. ...\n\nEnglish: TEXT\n\nFrench:")
+gets "[French] TEXT" back, so tests can follow a text through the translation steps.
 
 Behaviour is set on the object and may change while it runs:
   delay_s      sleep before every reply (a slow model)
@@ -143,10 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
 def _echo(req: dict) -> str:
     users = [m for m in req.get("messages", []) if m.get("role") == "user"]
     text = str(users[-1].get("content", "")) if users else ""
-    if text.startswith("Translate the following text from ") and "\n\n" in text:
-        head, _, source = text.partition("\n\n")
-        target = head.split(" to ", 1)[1].split(".", 1)[0]
-        return f"[{target}] {source}"
+    if text.startswith(("Translate this ", "Rewrite the following ")) and text.count("\n\n") >= 2:
+        body, _, label = text.partition("\n\n")[2].rpartition("\n\n")
+        return f"[{label.strip().rstrip(':')}] {body.partition(': ')[2]}"
     return f"My answer to '{text}' is: it depends on the situation."
 
 

@@ -58,7 +58,7 @@ def test_gemma3_keeps_the_system_prompt(local_llm):
     assert response.usage.prompt_tokens > 15  # the system text reached the prompt
 
 
-def test_gemma3_prompt_folds_the_system_prompt_into_the_first_turn():
+def test_gemma3_prompt_is_question_and_answer_text_for_the_base_model():
     prompt = local_server.gemma3_prompt(
         [
             {"role": "system", "content": "Be brief."},
@@ -67,12 +67,9 @@ def test_gemma3_prompt_folds_the_system_prompt_into_the_first_turn():
             {"role": "user", "content": [{"type": "text", "text": "Why?"}]},
         ]
     )
-    assert prompt == (
-        "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
-        "<start_of_turn>model\nHello.<end_of_turn>\n"
-        "<start_of_turn>user\nWhy?<end_of_turn>\n"
-        "<start_of_turn>model\n"
-    )
+    assert prompt == "Be brief.\n\nQuestion: Hi\nAnswer: Hello.\n\nQuestion: Why?\nAnswer:"
+    # the stops end an answer where the base model starts a new question or topic
+    assert "\nQuestion:" in local_server.GEMMA3_STOP and "\n\n" in local_server.GEMMA3_STOP
 
 
 def test_unknown_model_is_a_user_error():

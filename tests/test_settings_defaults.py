@@ -22,6 +22,7 @@ from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.elicit.survey import SURVEY_INSTRUMENTS, SurveyConfig
 from univar.encoders.trained import MODES
 from univar.errors import UserError
+from univar.quality.filter import QualityFilter
 from univar.training.losses import LOSSES
 from univar.training.settings import DEFAULT_EPOCHS, DEFAULT_LR, TrainConfig
 from univar.training.splits import SPLITS, Split
@@ -58,7 +59,8 @@ SETTINGS = {
         "split",
         "holdout_fraction",
         "seed",
-    ),
+    )
+    | defaults(QualityFilter, "include_flagged"),
     "elicit": {
         **defaults(
             ElicitConfig,
@@ -69,15 +71,18 @@ SETTINGS = {
             "dataset",
             "translator",
             "translator_api_base",
+            "fallback_translator",
+            "fallback_translator_api_base",
         ),
         "timeout": field_default(ElicitConfig, "timeout_s"),
         **defaults(GenerationConfig, "temperature", "top_p", "max_tokens", "system_prompt"),
     },
     # every projection field: map_settings builds ProjectionConfig from these flags alone
-    "project": every_field(ProjectionConfig),
+    "project": {**every_field(ProjectionConfig), **defaults(QualityFilter, "include_flagged")},
     "export": {
         **every_field(ProjectionConfig),
         **defaults(UncertaintyConfig, "resamples", "permutations"),
+        **defaults(QualityFilter, "include_flagged"),
     },
     "survey": {
         **defaults(
@@ -97,7 +102,9 @@ SETTINGS = {
     "evaluate": {
         name: EVALUATE_SIGNATURE[name].default
         for name in ("split", "holdout_fraction", "seed", "k", "metric", "target")
-    },
+    }
+    | defaults(QualityFilter, "include_flagged"),
+    "embed": defaults(QualityFilter, "include_flagged"),
 }
 
 # flag dest -> the tuple its settings are validated against
@@ -142,6 +149,7 @@ NOT_SETTINGS = {
     },
     "survey": {"model", "api_key", "list"},
     "evaluate": {"encoder", "datasets", "value_fulcra", "method", "no_tfidf", "json", "record"},
+    "embed": {"encoder", "dataset", "batch_size", "trust_remote_code"},
 }
 
 

@@ -34,7 +34,8 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--questions",
         default="all",
-        help="all, a number N (value-balanced), instrument:NAME (e.g. instrument:univar-portraits) or a CSV",
+        help="all (the value questions), a number N (value-balanced), control (the non-value "
+        "controls) or control:N, instrument:NAME (e.g. instrument:univar-portraits) or a CSV",
     )
     p.add_argument(
         "--samples",
@@ -57,6 +58,17 @@ def add_arguments(p) -> None:
         "--translator-api-base",
         default=default("translator_api_base"),
         help="endpoint of the translator model",
+    )
+    p.add_argument(
+        "--fallback-translator",
+        default=default("fallback_translator"),
+        help="litellm model asked for an answer's English when the translator's two tries do "
+        "not read as English (default: none)",
+    )
+    p.add_argument(
+        "--fallback-translator-api-base",
+        default=default("fallback_translator_api_base"),
+        help="endpoint of the fallback translator",
     )
     p.add_argument("--temperature", type=float, default=g.temperature)
     p.add_argument("--top-p", type=float, default=g.top_p)
@@ -106,6 +118,8 @@ def run(args) -> int:
         max_retries=args.max_retries,
         translator=args.translator,
         translator_api_base=(args.translator_api_base or "").rstrip("/") or None,
+        fallback_translator=args.fallback_translator,
+        fallback_translator_api_base=(args.fallback_translator_api_base or "").rstrip("/") or None,
         dataset=args.dataset,
         generation=GenerationConfig(
             temperature=args.temperature,
@@ -148,6 +162,7 @@ def run(args) -> int:
         if bar is not None:
             bar.close()
     print(summary.line())
+    _check_quality(args.db, config.dataset)
     if summary.failed:
         print(
             f"{summary.failed} QA pairs failed; see `python -m univar stats` and rerun to "
@@ -155,3 +170,16 @@ def run(args) -> int:
             file=sys.stderr,
         )
     return 1 if summary.failed else 0
+
+
+def _check_quality(db, dataset: str) -> None:
+    """Quality verdicts of the answers just stored; a failing checker only says so."""
+    from univar.quality import check_new
+
+    done = check_new(db, datasets=[dataset], say=lambda m: print(m, file=sys.stderr))
+    if done and done["checked"]:
+        print(
+            f"quality checks: {done['checked']:,} new QA pairs, {done['flagged']:,} flagged "
+            "(`python -m univar check` shows the table)",
+            file=sys.stderr,
+        )

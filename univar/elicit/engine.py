@@ -7,7 +7,11 @@
     elicit.run(cfg, db, questions=qs, progress=callback, cancel=threading.Event())
 
 One QA pair = (language, question, sample). Its chain: translate the question into the
-language, ask it, translate question and answer back to English (English skips translation).
+language, ask it, translate the answer back to English (English skips translation). The
+question's English is the bank's own text, never a round trip through a weak translator; an
+answer translation that does not read as English is asked again with a stricter prompt, then
+of the fallback translator where one is set, and what still fails is kept for the quality
+checks to flag.
 Every request goes through the cache (`requests`, keyed by what changes the reply), so a rerun
 asks only what is missing or failed; a QA pair already stored 'ok' is not even looked at.
 """
@@ -50,6 +54,7 @@ from univar.llm.client import (
 from univar.llm.request_cache import Writer, load_done_qa, load_ok_replies
 from univar.paths import Db, db_path
 from univar.progress import Listener
+from univar.quality import language
 from univar.store import runs
 
 __all__ = ["Counters", "Plan", "Summary", "plan", "run", "arun", "qa_id"]
@@ -83,6 +88,11 @@ class _Engine:
         self.translator = translation.translator_of(
             config.model, config.api_base, config.translator, config.translator_api_base
         )
+        # (translator, strict wording) in the order an answer's English is asked for
+        self.english_attempts = [(self.translator, False), (self.translator, True)]
+        if config.fallback_translator:
+            fallback = (config.fallback_translator, config.fallback_translator_api_base)
+            self.english_attempts.append((fallback, False))
 
     async def ask(self, req: Request, tally: _Tally) -> Reply:
         key = req.key
@@ -130,6 +140,22 @@ class _Engine:
     def _tr(self, text: str, source: str, target: str) -> Request:
         return translation.request(text, source, target, *self.translator)
 
+    async def english(self, text: str, source: str, tally: _Tally) -> str | Reply:
+        """`text` in English: the first translation that reads as English (`english_attempts`),
+        else the last one. A Reply when the first request failed or the run was cancelled."""
+        best = None
+        for (model, api_base), strict in self.english_attempts:
+            req = translation.request(text, source, "eng", model, api_base, strict=strict)
+            r = await self.ask(req, tally)
+            if r is _CANCELLED or (r.status != "ok" and best is None):
+                return r
+            if r.status != "ok":  # a retry that failed keeps the earlier translation
+                return best
+            best = translation.clean(r.text, "eng")
+            if language.is_english(best):
+                return best
+        return best
+
     async def unit(self, u: Unit, tally: _Tally) -> dict | None:
         """One QA pair's chain; returns its qa_pairs row, or None when cancelled midway."""
         cfg, lang, q = self.cfg, u.language, u.question
@@ -152,7 +178,7 @@ class _Engine:
                 return None
             if r.status != "ok":
                 return self._fail(row, f"translating the question English->{name}: {r.error}")
-            row["question"] = translation.clean(r.text)
+            row["question"] = translation.clean(r.text, lang)
         req = answer_request(cfg, row["question"], u.sample)
         a = await self.ask(req, tally)
         if a is _CANCELLED:
@@ -162,19 +188,13 @@ class _Engine:
             return self._fail(row, f"answer: {a.error}")
         row["answer"] = a.text
         if lang != "eng":
-            qb, ab = await asyncio.gather(
-                self.ask(self._tr(row["question"], lang, "eng"), tally),
-                self.ask(self._tr(a.text, lang, "eng"), tally),
-            )
-            if qb is _CANCELLED or ab is _CANCELLED:
+            row["question_en"] = q.question
+            english = await self.english(a.text, lang, tally)
+            if english is _CANCELLED:
                 return None
-            for what, r in (("question", qb), ("answer", ab)):
-                if r.status != "ok":
-                    return self._fail(row, f"translating the {what} {name}->English: {r.error}")
-            row["question_en"], row["answer_en"] = (
-                translation.clean(qb.text),
-                translation.clean(ab.text),
-            )
+            if isinstance(english, Reply):
+                return self._fail(row, f"translating the answer {name}->English: {english.error}")
+            row["answer_en"] = english
         return row
 
     def _fail(self, row: dict, error: str) -> dict:
@@ -192,7 +212,11 @@ def _api_keys(config: ElicitConfig, api_key, translator_api_key, policy) -> dict
         config.api_base,
     )
     t_typed = translator_api_key or (api_key if same_account else None)
-    return {
+    fallback = {}
+    if config.fallback_translator:  # the operator's key for its provider only, never a typed one
+        fb_model, fb_base = config.fallback_translator, config.fallback_translator_api_base
+        fallback[fb_model] = keyring.request_key(fb_model, fb_base, policy=policy)
+    return fallback | {
         t_model: keyring.request_key(t_model, t_base, typed=t_typed, policy=policy),
         config.model: keyring.request_key(
             config.model, config.api_base, typed=api_key, policy=policy

@@ -159,14 +159,16 @@ def prepare(config: ElicitConfig, db: Db, questions=None, *, reach: bool = True,
     `policy`: the api_bases it allows (default: the CLI's, which allows any)."""
     registry.check_model_string(config.model)
     check_dataset_name(config.dataset)  # the rule imports and renames follow
-    if config.translator:
-        registry.check_model_string(config.translator)
+    for translator in (config.translator, config.fallback_translator):
+        if translator:
+            registry.check_model_string(translator)
     for code in config.languages:
         if registry.language(code).code != code:
             raise UserError(
                 f"use the ISO 639-3 code {registry.language(code).code!r}, not {code!r}"
             )
-    bases = [u for u in dict.fromkeys((config.api_base, config.translator_api_base)) if u]
+    named = (config.api_base, config.translator_api_base, config.fallback_translator_api_base)
+    bases = [u for u in dict.fromkeys(named) if u]
     for url in bases:
         check_allowed(url, policy)
     qs = _resolve(config, db, questions)
@@ -226,8 +228,7 @@ def plan(config: ElicitConfig, db: Db = None, *, questions=None, policy=None) ->
             req = answer_request(config, asked, u.sample)
             chars = sum(len(c) for _, c in req.messages)
             answer = want(req.key, config.model, chars, config.generation.max_tokens)
-        if lang != "eng":
-            tr(asked, lang, "eng", ("qb", qid, lang))
+        if lang != "eng":  # the question's English is the bank's: only the answer goes back
             tr(answer, lang, "eng", ("ab", qid, lang, u.sample))
     prompt = sum(p for k, (_, p, _) in need.items() if k not in hits)
     completion = sum(c for k, (_, _, c) in need.items() if k not in hits)

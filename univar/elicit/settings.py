@@ -51,6 +51,9 @@ class ElicitConfig:
     retry_max_s: float = 60.0  # longest single wait, Retry-After included
     translator: str | None = None  # None: the elicited model translates for itself
     translator_api_base: str | None = None
+    # asked for an answer's English when the translator's two tries do not read as English
+    fallback_translator: str | None = None
+    fallback_translator_api_base: str | None = None
     dataset: str = "elicited"
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
