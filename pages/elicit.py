@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from pages._shared import plain, policy, session_owner, shown_errors
+from pages._shared_start import local_models, local_server_note, local_server_panel
 from univar.catalog import instruments, questions, registry
 from univar.config import field_default
 from univar.elicit import engine, history, jobs
@@ -33,11 +34,6 @@ typed_keys: dict = st.session_state.setdefault("el_api_keys", {})
 typed_bases: dict = st.session_state.setdefault("el_api_bases", {})
 pol = policy()
 me = session_owner()
-
-
-@st.cache_data(ttl=15, show_spinner=False)
-def local_models(api_base: str) -> list[str]:
-    return local_server.served_models(api_base, timeout=0.5)
 
 
 def language_label(code: str) -> str:
@@ -85,10 +81,9 @@ def choose_models() -> list[tuple[str, str | None]]:
             key="el_local",
         )
         chosen += [(f"openai/{a}", LOCAL_API_BASE) for a in picks]
+        local_server_note(LOCAL_API_BASE)
     else:
-        st.caption(
-            f"No local model server answers at {LOCAL_API_BASE} (`python -m univar serve-local`)."
-        )
+        local_server_panel(LOCAL_API_BASE)
     left, right = st.columns(2)
     custom = left.text_input("Any litellm model", key="el_custom", placeholder="openai/gpt-4o-mini")
     custom_base = right.text_input("Its api_base (optional)", key="el_custom_base")
@@ -175,7 +170,7 @@ def choose_questions() -> list[questions.Question]:
     )
     bank = questions.read_bank()
     if mode.startswith("A number"):
-        n = st.number_input("How many questions", 1, len(bank), 20, key="el_qn")
+        n = st.number_input("How many questions", 1, len(questions.value_bank()), 20, key="el_qn")
         return questions.select_questions(db, int(n))
     if mode.startswith("By"):
         values = {(v["framework"], v["code"]): v for v in questions.read_values()}

@@ -16,6 +16,7 @@ local one any tab of the one user may.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from univar import policy as policies
-from univar.elicit import engine
+from univar.elicit import engine, history
 from univar.elicit.history import load_config
 from univar.elicit.settings import ElicitConfig, GenerationConfig
 from univar.errors import UserError
@@ -170,6 +171,11 @@ class Job:
                 if summary.status == "failed":
                     self.status = "failed"
                     break
+            from univar.quality import check_new
+
+            # the answers are stored; their quality verdicts come before the job ends, so a map
+            # drawn then leaves the flagged ones out (a failing checker only logs)
+            check_new(self.db, datasets=sorted({c.dataset for c in self.configs}))
             if self.status != "failed":
                 self.status = "cancelled" if self.cancel_event.is_set() else "done"
         except Exception as exc:  # the page shows it; the thread must not die silently
@@ -335,8 +341,6 @@ def restart(
     stored api_base lost its credentials (`keys.redact_url`): `api_bases` maps it back to the
     URL typed in this session; without one the run cannot be sent there again.
     """
-    import dataclasses
-
     config = load_config(run_id, db)
     real = {
         name: (api_bases or {}).get(getattr(config, name), getattr(config, name))
@@ -398,3 +402,188 @@ def plan_totals(plans: Sequence) -> dict:
         "tokens": sum(p.est_prompt_tokens + p.est_completion_tokens for p in plans),
         "cost": None if None in costs else sum(costs),
     }
+
+
+# --- surveys in the background ----------------------------------------------------------------
+
+_SURVEYS: dict[str, SurveyJob] = {}
+
+
+class SurveyJob:
+    """One survey (`survey.run`) in a thread: live progress per language as RowProgress rows
+    (done, from cache, failed, tokens), then the scores. Kept, like elicitation jobs, in a
+    process-wide registry that every browser session reads."""
+
+    def __init__(
+        self,
+        cfg,
+        db: Db,
+        n_items: int,
+        *,
+        owner: str | None = None,
+        policy: policies.Policy | None = None,
+    ):
+        self.job_id = uuid.uuid4().hex[:12]
+        self.cfg = cfg
+        self.db = str(db_path(db).resolve())
+        self.owner = owner
+        self.policy = policies.given(policy)
+        self.status = "starting"  # starting | running | done | failed
+        self.error: str | None = None
+        self.scores = None  # the data frame `survey.run` returns
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self._lock = threading.Lock()
+        self._progress = {
+            lang: RowProgress(cfg.model, lang, total=n_items * cfg.samples)
+            for lang in cfg.languages
+        }
+        self._thread: threading.Thread | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        from univar import ids
+
+        return tuple(ids.identity(self.cfg.model, lang) for lang in self.cfg.languages)
+
+    def progress(self) -> list[RowProgress]:
+        with self._lock:
+            return list(self._progress.values())
+
+    def totals(self) -> RowProgress:
+        rows = self.progress()
+        sums = {f: sum(getattr(r, f) for r in rows) for f in _COUNTS}
+        return RowProgress(self.cfg.model, "all", **sums)
+
+    def elapsed_s(self) -> float:
+        return (self.finished_at or time.time()) - self.started_at
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.live
+
+    def _on_answer(self, language: str, reply) -> None:
+        with self._lock:
+            row = self._progress[language]
+            ok = reply is not None and reply.status == "ok"
+            self._progress[language] = dataclasses.replace(
+                row,
+                done=row.done + 1,
+                cached=row.cached + bool(reply is not None and reply.cached),
+                failed=row.failed + (not ok),
+                tokens=row.tokens + ((reply.completion_tokens or 0) if ok else 0),
+            )
+
+    def _run(self, api_key: str | None) -> None:
+        from univar.elicit import survey
+
+        self.status = "running"
+        try:
+            self.scores = survey.run(
+                self.cfg, self.db, api_key=api_key, answered=self._on_answer, policy=self.policy
+            )
+            self.status = "done"
+        except Exception as exc:  # the page shows it; the thread must not die silently
+            self.status = "failed"
+            text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            self.error = redact(text, known_keys() + ([api_key] if api_key else []))[:500]
+        finally:
+            self.finished_at = time.time()
+
+
+def survey_target(
+    model: str, db: Db = None, policy: policies.Policy | None = None
+) -> tuple[str, str | None] | None:
+    """(model, api_base) a survey of `model` goes to: the local server for a shipped local model
+    (`openai/smollm2`), else the api_base of its latest elicitation on `db`, else the
+    provider's own endpoint (api_base None) where this server has a key for it (`policy`);
+    None where this app cannot tell."""
+    from univar.catalog.registry import LOCAL_MODELS
+    from univar.llm.keys import key_for
+
+    if model.startswith("openai/") and model.removeprefix("openai/") in LOCAL_MODELS:
+        return model, policies.local_server_base()
+    for past in history.past_runs(db, live=set()):
+        if past.config is not None and past.config.model == model:
+            base = past.config.api_base
+            return None if base and MASK in base else (model, base)
+    return (model, None) if key_for(model, None, policy=policies.given(policy))[0] else None
+
+
+def start_survey(
+    cfg,
+    db: Db = None,
+    *,
+    api_key: str | None = None,
+    preflight: bool = True,
+    owner: str | None = None,
+    policy: policies.Policy | None = None,
+) -> SurveyJob:
+    """Start `survey.run(cfg)` in the background and return its job; raises UserError before
+    anything is written (items, allow-list, and one cheap request to the model). The same
+    survey already running on this database is returned instead of asked twice."""
+    from univar.elicit import survey
+    from univar.llm.endpoints import check_allowed
+
+    policy = policies.given(policy)
+    db_file = str(db_path(db).resolve())
+    with _LOCK:
+        running = _running_survey(cfg, db_file)
+    if running is not None:
+        return running
+    for url in dict.fromkeys((cfg.api_base, cfg.translator_api_base)):
+        if url:
+            check_allowed(url, policy)
+    n_items = len(survey.survey_items(db_file, cfg.instrument))
+    if preflight:
+        result = check_connection(
+            cfg.model, cfg.api_base, api_key, timeout_s=cfg.timeout_s, policy=policy
+        )
+        if not result.ok and result.kind != "rate_limited":
+            raise UserError(result.message)
+    job = SurveyJob(cfg, db_file, n_items, owner=owner, policy=policy)
+    job._thread = threading.Thread(
+        target=job._run, args=(api_key,), name=f"univar-survey-{job.job_id}", daemon=True
+    )
+    with _LOCK:
+        running = _running_survey(cfg, db_file)
+        if running is not None:
+            return running
+        _SURVEYS[job.job_id] = job
+        finished = sorted((j for j in _SURVEYS.values() if not j.live), key=lambda j: j.started_at)
+        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            _SURVEYS.pop(old.job_id, None)
+    job._thread.start()
+    return job
+
+
+def _running_survey(cfg, db_file: str) -> SurveyJob | None:
+    """The live survey doing exactly this, or None; UserError if one surveys the same model
+    and instrument differently (both would write its scores)."""
+    for job in _SURVEYS.values():
+        if job.live and job.db == db_file and job.cfg.model == cfg.model:
+            if job.cfg == cfg:
+                return job
+            if job.cfg.instrument == cfg.instrument:
+                raise UserError(
+                    f"a survey of {cfg.model} is already running on this database: wait for it"
+                )
+    return None
+
+
+def survey_jobs(db: Db = None) -> list[SurveyJob]:
+    """This process's surveys on database `db`, newest first."""
+    db_file = str(db_path(db).resolve())
+    with _LOCK:
+        found = [j for j in _SURVEYS.values() if j.db == db_file]
+    return sorted(found, key=lambda j: j.started_at, reverse=True)
+
+
+def get_survey(job_id: str) -> SurveyJob | None:
+    with _LOCK:
+        return _SURVEYS.get(job_id)

@@ -279,6 +279,12 @@ class _Asker(CachedAsker):
             concurrency=cfg.concurrency,
         )
 
+    answered = None  # answered(language, reply or None) after each item, for live progress
+
+    def told(self, language: str, reply) -> None:
+        if self.answered is not None:
+            self.answered(language, reply)
+
     async def tr(self, text: str, language: str) -> str | None:
         if language == "eng":
             return text
@@ -295,10 +301,12 @@ class _Asker(CachedAsker):
 
         async def one(item_id, text, sample):
             if text is None or None in head:
+                self.told(language, None)
                 return (item_id, sample, None, None, labels)  # translation failed: retried later
             msg = prompt(text, head[0], head[1])
             req = Request("survey", c.model, c.api_base, (("user", msg),), params, sample)
             reply = await self.ask(req)
+            self.told(language, reply)
             return (item_id, sample, reply.text if reply.status == "ok" else None, req.key, labels)
 
         jobs = [
@@ -310,11 +318,18 @@ class _Asker(CachedAsker):
 
 
 def run(
-    cfg: SurveyConfig, db: Db = None, *, api_key: str | None = None, progress=None, policy=None
+    cfg: SurveyConfig,
+    db: Db = None,
+    *,
+    api_key: str | None = None,
+    progress=None,
+    answered=None,
+    policy=None,
 ):
     """Ask, parse, store and score every language of `cfg`; returns the scores of all of them.
 
-    progress(language, answered_items, total_items) is called after each language. `api_key`:
+    progress(language, answered_items, total_items) is called after each language, and
+    answered(language, reply) after each item's reply (None: its translation failed). `api_key`:
     a key typed for these endpoints; `policy` (default: the CLI's): the allowed api_bases and
     where the operator's keys may go."""
     bases = [u for u in dict.fromkeys((cfg.api_base, cfg.translator_api_base)) if u]
@@ -329,6 +344,7 @@ def run(
     with store.connect(db) as con:
         run_id = runs.start_run(con, "survey", stored)
     asker, status, counts = _Asker(cfg, db, run_id, api_key, policy), "failed", {}
+    asker.answered = answered
 
     async def all_languages():
         for language in cfg.languages:

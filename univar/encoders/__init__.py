@@ -15,6 +15,7 @@ from univar.encoders.base import (
     text_hash,
 )
 from univar.encoders.cache import cached_vectors, embed_qa, embed_texts, qa_frame
+from univar.encoders.cards import ListedEncoder, listed_encoders, listed_name
 from univar.encoders.loading import (
     LazyEncoder,
     check_allowed,
@@ -34,6 +35,7 @@ __all__ = [
     "TRAINED_MARKER",
     "Encoder",
     "LazyEncoder",
+    "ListedEncoder",
     "SentenceTransformerEncoder",
     "TrainedEncoder",
     "cached_vectors",
@@ -43,6 +45,8 @@ __all__ = [
     "embed_texts",
     "encoder_choices",
     "encoder_id",
+    "listed_encoders",
+    "listed_name",
     "load_encoder",
     "load_trained",
     "qa_frame",

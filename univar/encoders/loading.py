@@ -14,7 +14,6 @@ import numpy as np
 
 from univar.encoders.base import (
     DEFAULT_ENCODER,
-    SHIPPED_ENCODER_DIR,
     TRAINED_MARKER,
     Encoder,
     _dir_fingerprint,
@@ -22,10 +21,10 @@ from univar.encoders.base import (
     is_default,
     local_path,
 )
+from univar.encoders.cards import listed_encoders, shipped_dirs
 from univar.encoders.sentence import SentenceTransformerEncoder
 from univar.encoders.trained import TrainedEncoder, trained_id
 from univar.errors import UserError
-from univar.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from univar.policy import Policy
@@ -36,17 +35,14 @@ HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
 
 def shipped_encoder() -> Path | None:
     """The trained UniVaR encoder shipped in assets/, if any (the app's default when present)."""
-    if SHIPPED_ENCODER_DIR.is_dir():
-        for d in sorted(SHIPPED_ENCODER_DIR.iterdir()):
-            if (d / TRAINED_MARKER).exists():
-                return d
-    return None
+    shipped = shipped_dirs()
+    return shipped[0] if shipped else None
 
 
 def encoder_choices() -> list[str]:
-    """Names the UI offers; any other path or hub name is accepted too."""
-    shipped = shipped_encoder()
-    return ([str(shipped.relative_to(PROJECT_ROOT))] if shipped else []) + [DEFAULT_ENCODER]
+    """Names the UI offers (`listed_encoders` has their cards); any other path or hub name is
+    accepted too."""
+    return [e.name for e in listed_encoders()]
 
 
 def resolve_name(name: str | None) -> str:

@@ -14,6 +14,7 @@ Only the standard library is imported here; llama-cpp-python runs in the child p
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from univar.errors import UserError
 from univar.paths import CACHE_DIR, PROJECT_ROOT
-from univar.policy import LOCAL_SERVER_PORT, local_server_base
+from univar.policy import LOCAL_SERVER_PORT, given, local_server_base
 
 LLAMA_CPP_VERSION = "0.3.36"
 SHARED_WHEEL_DIR = PROJECT_ROOT.parent / "shared" / "wheels"
@@ -62,12 +63,14 @@ _SERVER_MODULES = (
     "yaml",
 )
 
-# The Gemma-3-270M GGUF carries no chat template, so llama-cpp-python falls back to the llama-2
-# format and the model answers with nothing. Its own turn template works; llama-cpp-python's
-# built-in "gemma" format drops system messages, so the server process registers this one, which
-# folds the system prompt into the first user turn as Gemma-3's official template does.
+# The Gemma-3-270M GGUF on PyPI is the base (pretrained) model: no chat template, <eos> as its
+# end token. Given Gemma's chat turns it imitates them, and role words glued to rare tokens
+# ("mendatanguser", "tersebutmodel") leaked into up to 29% of the demo's answers; as a plain
+# question-and-answer text it answers, in the question's language. The server process registers
+# this format (it folds a system prompt in front, as the official template does).
 GEMMA3_CHAT_FORMAT = "univar-gemma3"
-GEMMA3_STOP = ["<end_of_turn>", "<start_of_turn>"]
+# A base model runs on into a new question or topic: the end of its answer is where it starts one
+GEMMA3_STOP = ["\nQuestion:", "\n\n", "<end_of_turn>", "<start_of_turn>"]
 
 
 class LocalLLMError(UserError):
@@ -229,21 +232,18 @@ def _text(content) -> str:
 
 
 def gemma3_prompt(messages: Sequence[dict]) -> str:
-    """Gemma-3's turn template (without <bos>, which llama.cpp adds) for OpenAI chat messages."""
+    """OpenAI chat messages as the question-and-answer text Gemma-3-270M (a base model) continues
+    with its answer: the system prompt first, each user turn a `Question:`, each assistant
+    turn its `Answer:`."""
     system = "\n\n".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
-    turns: list[str] = []
+    parts = [f"{system.strip()}\n\n"] if system.strip() else []
     for message in messages:
-        role = message.get("role")
-        if role == "system":
-            continue
-        content = _text(message.get("content"))
-        if system and not turns and role == "user":
-            content = f"{system}\n\n{content}"
-        turn = "model" if role == "assistant" else "user"
-        turns.append(f"<start_of_turn>{turn}\n{content.strip()}<end_of_turn>\n")
-    if system and not turns:
-        turns.append(f"<start_of_turn>user\n{system.strip()}<end_of_turn>\n")
-    return "".join(turns) + "<start_of_turn>model\n"
+        role, content = message.get("role"), _text(message.get("content")).strip()
+        if role == "user":
+            parts.append(f"Question: {content}\nAnswer:")
+        elif role == "assistant":
+            parts.append(f" {content}\n\n")
+    return "".join(parts)
 
 
 def _format_gemma3(messages, **kwargs):
@@ -305,15 +305,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent():
+def _die_with_parent(thread_outlives_server: bool = False):
     """On Linux, a pre-exec hook so the server gets SIGTERM when its parent dies, even by SIGKILL.
 
-    Only from the main thread: the kernel ties this to the thread that started the child, and a
-    worker thread (a Streamlit script run, say) ends long before the server should.
+    Only from the main thread, or from a thread that lives as long as the server
+    (`thread_outlives_server`, see `BackgroundServer`): the kernel ties this to the thread that
+    started the child, and a worker thread (a Streamlit script run, say) ends long before the
+    server should.
     """
-    if (
-        not sys.platform.startswith("linux")
-        or threading.current_thread() is not threading.main_thread()
+    if not sys.platform.startswith("linux") or (
+        threading.current_thread() is not threading.main_thread() and not thread_outlives_server
     ):
         return None
     import ctypes
@@ -438,8 +439,12 @@ def start(
     n_threads: int | None = None,
     log_dir: str | os.PathLike | None = None,
     timeout: float = 120.0,
+    thread_outlives_server: bool = False,
 ) -> LocalServer:
-    """Start one llama.cpp server process serving MODELS on HOST:PORT and wait until it answers."""
+    """Start one llama.cpp server process serving MODELS on HOST:PORT and wait until it answers.
+
+    `thread_outlives_server`: the calling thread lives until the server exits, so the server may
+    die with it (`_die_with_parent`); the main thread needs no such promise."""
     models = tuple(dict.fromkeys(models))
     if not models:
         raise UserError("at least one local model is needed")
@@ -476,7 +481,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=_die_with_parent(thread_outlives_server),
         )
     server = LocalServer(models, host, port, process, log_path, config_path)
     try:
@@ -485,6 +490,177 @@ def start(
         server.stop()
         raise
     return server
+
+
+# --- a server the app starts for its user -----------------------------------------------------
+
+BACKGROUND_LOG_DIR = CACHE_DIR / "llm-server"
+_BACKGROUND: dict[str, BackgroundServer] = {}
+_BACKGROUND_LOCK = threading.Lock()
+
+
+def loopback_address(api_base: str) -> tuple[str, int] | None:
+    """(host, port) of an http://LOOPBACK:PORT/v1 address, else None: only such an address is
+    one this process may start a server on."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(api_base)
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    if parts.path.rstrip("/") != "/v1":
+        return None
+    return host, port
+
+
+class BackgroundServer:
+    """A local server this process starts on request (the app's start button) and owns.
+
+    It is started by a thread of its own that then waits for the server to exit, so the server
+    is tied to that thread (`_die_with_parent`) and ends with this process however it ends,
+    SIGKILL included; an ordinary exit stops it first (atexit). `step` and `steps_done` tell
+    what it is doing: installing llama-cpp-python, preparing each GGUF file (Gemma-3's is
+    assembled from parts), loading the models.
+    """
+
+    def __init__(self, host: str, port: int, models: Sequence[str]):
+        self.host = host
+        self.port = port
+        self.models = tuple(models)
+        self.state = "starting"  # starting | up | failed | stopped
+        self.step = "getting ready"
+        self.steps_done = 0
+        self.steps = len(self.models) + 2  # llama-cpp-python, each GGUF file, loading
+        self.error: str | None = None
+        self.server: LocalServer | None = None
+        self.started_at = time.time()
+        self._settled = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.port}/v1"
+
+    @property
+    def live(self) -> bool:
+        return self.state == "starting"
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.server.log_path if self.server else None
+
+    def elapsed_s(self) -> float:
+        return time.time() - self.started_at
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until it is up or has failed; True when that happened within `timeout`."""
+        return self._settled.wait(timeout)
+
+    def stop(self) -> None:
+        if self.state in ("starting", "up"):
+            self.state = "stopped"  # first: the thread that waits on the server reads it
+        if self.server is not None:
+            self.server.stop()
+
+    def _next(self, step: str) -> None:
+        self.step = step
+        self.steps_done += 1
+
+    def _run(self, n_threads: int | None, log_dir: Path, timeout: float) -> None:
+        try:
+            if not _llama_cpp_importable():
+                self.step = "installing llama-cpp-python (once; a source build takes ~10 min)"
+                ensure_llama_cpp()
+            for name in self.models:
+                self._next(f"preparing the GGUF file of {name}")
+                model_file(name)
+            self._next("loading the models")
+            self.server = start(
+                self.models,
+                self.host,
+                self.port,
+                n_threads=n_threads,
+                log_dir=log_dir,
+                timeout=timeout,
+                thread_outlives_server=True,
+            )
+            if self.state != "starting":  # stopped while it loaded
+                self.server.stop()
+                return
+            self._next("up")
+            self.state = "up"
+        except Exception as exc:  # the page shows it; the thread must not die silently
+            self.state = "failed"
+            self.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            return
+        finally:
+            self._settled.set()
+        code = self.server.process.wait()  # this thread lives as long as the server
+        if self.state == "up":
+            self.state = "failed"
+            self.error = f"the local model server exited with code {code}; log {self.log_path}"
+
+
+def background(api_base: str | None = None) -> BackgroundServer | None:
+    """The server this process started for `api_base` (default: the app's), if any."""
+    with _BACKGROUND_LOCK:
+        return _BACKGROUND.get(api_base or default_api_base())
+
+
+def start_background(
+    api_base: str | None = None,
+    models: Sequence[str] = MODELS,
+    *,
+    policy=None,
+    n_threads: int | None = None,
+    log_dir: str | os.PathLike | None = None,
+    timeout: float = 120.0,
+) -> BackgroundServer:
+    """Start the local models in the background at `api_base` (default: where the app looks)
+    and return at once; `background()` finds it again. One that is starting or up is returned
+    as it is. Refused on a shared server (`policy`): its users start no processes on it."""
+    if given(policy).shared:
+        raise UserError(
+            "this shared server starts no processes for its users: its operator runs "
+            "`python -m univar serve-local`"
+        )
+    api_base = api_base or default_api_base()
+    address = loopback_address(api_base)
+    if address is None:
+        raise UserError(
+            f"{api_base} is not a loopback address of the form http://127.0.0.1:PORT/v1: "
+            "a local server can only be started on this machine"
+        )
+    with _BACKGROUND_LOCK:
+        running = _BACKGROUND.get(api_base)
+        if running is not None and running.state in ("starting", "up"):
+            return running
+        server = BackgroundServer(*address, models=tuple(dict.fromkeys(models)))
+        thread = threading.Thread(
+            target=server._run,
+            args=(n_threads, Path(log_dir) if log_dir else BACKGROUND_LOG_DIR, timeout),
+            name=f"univar-local-server-{address[1]}",
+            daemon=True,
+        )
+        server._thread = thread
+        _BACKGROUND[api_base] = server
+    thread.start()
+    return server
+
+
+def stop_background() -> None:
+    """Stop every server this process started in the background (at exit, and for tests)."""
+    with _BACKGROUND_LOCK:
+        servers = list(_BACKGROUND.values())
+    for server in servers:
+        server.stop()
+
+
+atexit.register(stop_background)
 
 
 def _serve() -> None:
