@@ -19,6 +19,7 @@ HEAVY = ("torch", "sentence_transformers", "streamlit", "litellm", "umap", "plot
 STAGES = (
     "store",
     "catalog",
+    "quality",
     "llm",
     "elicit",
     "ingest",

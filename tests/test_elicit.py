@@ -236,7 +236,7 @@ def test_cli_elicit_then_stats(tmp_db, fs, capsys):
     ]
     code, out, err = _cli(capsys, *args)
     assert code == 0 and "plan: 6 QA pairs" in err
-    assert "6 QA pairs: 6 asked, 0 from cache, 0 failed; 15 requests" in out
+    assert "6 QA pairs: 6 asked, 0 from cache, 0 failed; 12 requests" in out
     code, out, _ = _cli(capsys, *args)
     assert code == 0 and "6 QA pairs: 0 asked, 6 from cache, 0 failed; 0 requests" in out
     code, out, _ = _cli(capsys, "stats", "--db", str(tmp_db), "--json")
@@ -324,8 +324,9 @@ def test_kill_9_mid_run_then_rerun_gives_one_row_per_pair(tmp_path):
             "4",
             "--no-progress",
         ]
-        # eng: 24 answers; fra: 12 out, 24 answers, 12 + 12 back (both samples get the same
-        # answer here, translated once) -> 84 distinct requests, 48 QA pairs
+        # eng: 24 answers; fra: 12 out, 24 answers, 12 answers back (both samples get the same
+        # answer here, translated once; the questions' English is the bank's) -> 72 distinct
+        # requests, 48 QA pairs
         proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -336,20 +337,20 @@ def test_kill_9_mid_run_then_rerun_gives_one_row_per_pair(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         sent_before = fs.requests
-        assert sent_before < 84
+        assert sent_before < 72
         fs.reset_counters()
         rerun = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
         # asked again: only replies not yet on disk at the kill, i.e. the requests in flight
         # (<= 4) and the replies of the QA pairs waiting for their commit (<= one a worker)
-        assert 84 <= sent_before + fs.requests <= 84 + 4 + 2 * 4
+        assert 72 <= sent_before + fs.requests <= 72 + 4 + 2 * 4
     got = one_row_per_pair(db, 48)
     assert {r[3] for r in got} == {"ok"}
     with store.connect(db) as con:
         n_keys, n_rows = con.execute(
             "SELECT count(DISTINCT cache_key), count(*) FROM requests"
         ).fetchone()
-    assert n_keys == n_rows == 84
+    assert n_keys == n_rows == 72
 
 
 # --- real local models ---------------------------------------------------------------------

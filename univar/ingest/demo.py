@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from univar import __version__, encoders, store
+from univar import __version__, encoders, quality, store
 from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.catalog import instruments
@@ -125,7 +125,12 @@ def load_demo(db: Db = None, demo_dir: str | Path = DEMO_DIR, *, replace: bool =
     id_map = {old: stable_hash([DEMO_DATASET, old], 24) for old in qa["qa_id"]}
     qa = qa.assign(qa_id=qa["qa_id"].map(id_map), dataset=DEMO_DATASET)
     with store.transaction(db) as con:
-        if replace:
+        if replace:  # verdicts too: a renewed demo may hold other text under the same ids
+            con.execute(
+                "DELETE FROM qa_quality WHERE qa_id IN "
+                "(SELECT qa_id FROM qa_pairs WHERE dataset = ?)",
+                [DEMO_DATASET],
+            )
             con.execute("DELETE FROM qa_pairs WHERE dataset = ?", [DEMO_DATASET])
         con.execute(
             "INSERT OR REPLACE INTO datasets (dataset, kind, description, provenance) "
@@ -150,6 +155,7 @@ def load_demo(db: Db = None, demo_dir: str | Path = DEMO_DIR, *, replace: bool =
     instruments.ensure(db)  # the portraits its QAs and survey answers refer to
     if (demo_dir / SURVEY_FILE).exists():
         _load_survey(db, demo_dir / SURVEY_FILE)
+    quality.check_new(db, datasets=[DEMO_DATASET])  # a failure only logs: `check` catches up
     return len(qa)
 
 

@@ -146,6 +146,11 @@ def delete_dataset(name: str, db: Db = None) -> dict[str, int]:
             "WHERE p.proj_key = projections.proj_key AND p.placed IS NULL) "
             "WHERE proj_key IN (SELECT proj_key FROM layouts)"
         )
+        # its quality verdicts too: a dataset elicited again under this name reuses its qa_ids
+        con.execute(
+            "DELETE FROM qa_quality WHERE qa_id IN (SELECT qa_id FROM qa_pairs WHERE dataset = ?)",
+            [name],
+        )
         qa = con.execute("DELETE FROM qa_pairs WHERE dataset = ? RETURNING 1", [name]).fetchall()
         # its own questions, unless another dataset or an instrument still uses them
         questions = con.execute(
