@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from univar import ids, store
+from univar import ids, quality, store
 from univar.catalog import instruments, registry
 from univar.elicit import translation
 from univar.errors import UserError
@@ -41,6 +41,7 @@ class ImportResult:
     languages: list[str] = field(default_factory=list)
     translated: int = 0
     run_id: str = ""
+    dropped: int = 0  # exact duplicate rows left out (--skip-duplicates)
 
 
 def name_from_file(filename: str) -> str:
@@ -85,6 +86,8 @@ def import_validation(
     summary = Validation(rows=rows).summary()
     counts = {k: summary[k] for k in ("rows", "untranslated", "with_value")}
     prov = {"source": v.source, **(provenance or {}), **counts, "translated": translated}
+    if v.dropped:
+        prov["duplicates_dropped"] = v.dropped
     with store.transaction(db) as con:
         taken = con.execute("SELECT 1 FROM datasets WHERE dataset = ?", [dataset]).fetchall()
         if taken:  # another session took the name since the check above
@@ -107,8 +110,9 @@ def import_validation(
         )
         con.execute(f"INSERT INTO qa_pairs ({_QA_COLUMNS}) SELECT {_QA_COLUMNS} FROM new_qa")
         con.unregister("new_qa")
+    quality.check_new(db, datasets=[dataset])  # after the commit: a failure only logs
     return ImportResult(
-        dataset, len(rows), summary["models"], summary["languages"], translated, run_id
+        dataset, len(rows), summary["models"], summary["languages"], translated, run_id, v.dropped
     )
 
 
@@ -159,6 +163,8 @@ def merge(validations: Sequence[Validation]) -> Validation:
     out = Validation(source=", ".join(v.source for v in validations), merged=True)
     for v in validations:
         out.rows += v.rows
+        out.dropped += v.dropped
+        out.duplicates += v.duplicates
         out.errors += [f"{v.source}: {m}" for m in v.errors]
         out.confirm += [f"{v.source}: {m}" for m in v.confirm]
         out.notes += [f"{v.source}: {m}" for m in v.notes]
@@ -171,8 +177,10 @@ def validate_files(
     layout: str = "csv",
     model: str | None = None,
     max_bytes: int | None = None,
+    skip_duplicates: bool = False,
 ) -> Validation:
-    """Validate one or more CSV files of one layout, as one import."""
+    """Validate one or more CSV files of one layout, as one import. skip_duplicates: leave out
+    the exact duplicate rows of each file (`validate.validate_bytes`)."""
     if not paths:
         raise UserError("no file given")
     found = []
@@ -182,7 +190,14 @@ def validate_files(
             continue
         with p.open("rb") as fh:  # read as a stream: the file is never in memory whole
             found.append(
-                validate_bytes(fh, name=p.name, layout=layout, model=model, max_bytes=max_bytes)
+                validate_bytes(
+                    fh,
+                    name=p.name,
+                    layout=layout,
+                    model=model,
+                    max_bytes=max_bytes,
+                    skip_duplicates=skip_duplicates,
+                )
             )
     return merge(found)
 
@@ -203,6 +218,7 @@ def import_files(
     translate: Translator | None = None,
     max_bytes: int | None = None,
     validation: Validation | None = None,
+    skip_duplicates: bool = False,
 ) -> ImportResult:
     """What `python -m univar import` does: dispatch on the format, import in one go.
 
@@ -212,7 +228,9 @@ def import_files(
     paths = [Path(p) for p in paths]
     if fmt in ("pvq-rr", "valueprism"):
         return _import_instrument(fmt, paths, db, dataset)
-    v = validation or validate_files(paths, layout=fmt, model=model, max_bytes=max_bytes)
+    v = validation or validate_files(
+        paths, layout=fmt, model=model, max_bytes=max_bytes, skip_duplicates=skip_duplicates
+    )
     files = {p.name: _sha256(p) for p in paths if p.is_file()}
     return import_validation(
         v,
