@@ -1,5 +1,5 @@
 """The value taxonomy and the question bank (data/values.csv, data/questions.csv), and picking
-the questions of a job: `all`, a value-balanced N, or a user's CSV file.
+the questions of a job: `all`, a value-balanced N, the non-value controls, or a user's CSV file.
 
 The data files are the bank's source of truth, so a pick does not depend on what a database
 happens to hold; `load_bank` copies them into `value_defs` and `questions` (an idempotent
@@ -23,6 +23,10 @@ from univar.paths import DATA_DIR, Db, db_path
 VALUES_CSV = DATA_DIR / "values.csv"
 QUESTIONS_CSV = DATA_DIR / "questions.csv"
 VALUE_COLUMNS = ("framework", "value", "code", "definition")
+# Non-value questions (facts, recipes, arithmetic, code): the control that tells whether an
+# encoder separates LLMs by their values or by their style. Picked only when asked for.
+CONTROL_FRAMEWORK = "control"
+CONTROL_CODE = "none"
 QUESTION_COLUMNS = ("question_id", "framework", "code", "question")
 
 # Schwartz's 19 refined values in their usual order around the circle (Schwartz et al. 2012),
@@ -125,6 +129,39 @@ def read_bank(path: Path | None = None) -> list[Question]:
         for r in rows
         if r["question_id"] and r["question"]
     ]
+
+
+def is_control(q: Question) -> bool:
+    return (q.framework or "").lower() == CONTROL_FRAMEWORK
+
+
+def value_bank(path: Path | None = None) -> list[Question]:
+    """The bank without its control questions: what `all` and a balanced N pick from."""
+    return [q for q in read_bank(path) if not is_control(q)]
+
+
+def _control_category(q: Question) -> str:
+    # bank ids of controls read control.<category>.<nn>; the category is only used to balance
+    parts = q.question_id.split(".")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def control_questions(n: int | None = None, path: Path | None = None) -> list[Question]:
+    """The bank's control questions: all of them, or the first n of a round-robin over their
+    categories (geography, science, cooking, ...). Deterministic."""
+    controls = [q for q in read_bank(path) if is_control(q)]
+    if not controls:
+        raise UserError(f"{path or QUESTIONS_CSV}: the question bank has no control questions")
+    if n is None:
+        return controls
+    if not 1 <= n <= len(controls):
+        raise UserError(f"asked for {n} control questions; the bank has {len(controls)}")
+    by_category: dict[str, list[Question]] = {}
+    for q in controls:
+        by_category.setdefault(_control_category(q), []).append(q)
+    lists = list(by_category.values())
+    order = [lst[i] for i in range(max(map(len, lists))) for lst in lists if i < len(lst)]
+    return order[:n]
 
 
 def load_bank(db: Db = None, values_path: Path | None = None, questions_path: Path | None = None):
@@ -236,24 +273,36 @@ def uploaded_questions(db: Db, name: str, data: bytes) -> list[Question]:
 
 
 def select_questions(db: Db, spec: str | int) -> list[Question]:
-    """`all`, a number N (value-balanced), `instrument:NAME` (its items with text, asked as
-    open questions, as the paper asks PVQ-RR's), or the path of a CSV file; raises UserError."""
+    """`all` (the value questions), a number N (value-balanced), `control` (the non-value
+    control questions) or `control:N` (N of them, balanced over their categories),
+    `instrument:NAME` (its items with text, asked as open questions, as the paper asks
+    PVQ-RR's), or the path of a CSV file; raises UserError."""
     text = str(spec).strip()
     if text.lower().startswith("instrument:"):
         return instrument_questions(db, text.split(":", 1)[1].strip())
+    if text.lower() == CONTROL_FRAMEWORK:
+        return control_questions()
+    if text.lower().startswith(CONTROL_FRAMEWORK + ":"):
+        count = text.split(":", 1)[1].strip()
+        if not count.isdigit():
+            raise UserError(f"{text!r}: write control:N with N a whole number")
+        return control_questions(int(count))
     if text.lower() == "all" or text.isdigit():
-        bank = read_bank()
+        bank = value_bank()
         if not bank:
             raise UserError(f"{QUESTIONS_CSV}: the question bank is empty")
         if text.lower() == "all":
             return bank
         n = int(text)
         if not 1 <= n <= len(bank):
-            raise UserError(f"asked for {n} questions; the bank has {len(bank)}")
+            raise UserError(f"asked for {n} questions; the bank has {len(bank)} value questions")
         return balanced(bank, n)
     path = Path(text)
     if not path.is_file():
-        raise UserError(f"question file {text!r} not found (use all, a number, or a CSV file)")
+        raise UserError(
+            f"question file {text!r} not found (use all, a number, control, control:N, "
+            "instrument:NAME or a CSV file)"
+        )
     questions = read_question_file(path)
     _check_ids_free(db, questions)
     return questions

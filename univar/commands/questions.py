@@ -18,7 +18,9 @@ def add_arguments(p) -> None:
         ls,
     ):  # `questions load --db X` reads as naturally as `questions --db X load`
         action.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    ls.add_argument("--questions", default="all", help="all, a number N or a CSV file")
+    ls.add_argument(
+        "--questions", default="all", help="all, a number N, control, control:N or a CSV file"
+    )
     ls.add_argument("--framework", help="only this framework (case-insensitive)")
     ls.add_argument("--value", help="only this value code (case-insensitive)")
 
