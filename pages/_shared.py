@@ -64,7 +64,9 @@ def current_db() -> str:
 
 def current_encoder_name() -> str:
     if not st.session_state.get("encoder"):
-        st.session_state.encoder = encoders.resolve_name(None)
+        default = encoders.resolve_name(None)
+        # by its listed name: the sidebar then shows it as that choice, not as a path
+        st.session_state.encoder = encoders.listed_name(default) or default
     return st.session_state.encoder
 
 
@@ -123,50 +125,75 @@ def sidebar() -> None:
                 f"{c['vectors']:,} cached vectors · {c['maps']:,} cached maps"
             )
         st.markdown("### Encoder")
-        choices = encoders.encoder_choices()
-        name = current_encoder_name()
-        options = [*choices, OTHER_ENCODER]
-        picked = st.selectbox(
-            "Sentence encoder",
-            options,
-            index=choices.index(name) if name in choices else len(choices),
-            help="QA pairs are embedded as `Q: ... A: ...` with this encoder; each encoder "
-            "has its own cached vectors and maps.",
+        encoder_choice()
+
+
+def encoder_choice() -> None:
+    """The listed encoders by name, each with its one-line summary and its card; a typed name
+    or path (and the trust_remote_code box) only under "Other"."""
+    listed = {e.name: e for e in encoders.listed_encoders()}
+    name = current_encoder_name()
+    shown = encoders.listed_name(name)
+    options = [*listed, OTHER_ENCODER]
+    picked = st.selectbox(
+        "Sentence encoder",
+        options,
+        index=options.index(shown) if shown in listed else len(listed),
+        format_func=lambda n: listed[n].label if n in listed else n,
+        help="QA pairs are embedded as `Q: ... A: ...` with this encoder; each encoder "
+        "has its own cached vectors and maps.",
+    )
+    if picked == OTHER_ENCODER:
+        name = other_encoder(name, typed_before=shown is None)
+    else:
+        name = picked
+        # the box belongs to a typed model: a listed one never runs code of its own
+        st.session_state.encoder_trust_remote_code = False
+        encoder_card(listed[picked])
+    if name != st.session_state.encoder:
+        st.session_state.encoder = name
+        st.rerun()
+    if picked == OTHER_ENCODER:
+        st.caption(f"In use: {plain(name)}")
+
+
+def encoder_card(listed: encoders.ListedEncoder) -> None:
+    st.caption(plain(listed.summary))
+    if listed.card:
+        with st.expander("Encoder card"):
+            st.json(listed.card, expanded=1)  # a JSON viewer: every value as literal text
+
+
+def other_encoder(name: str, typed_before: bool) -> str:
+    """A sentence-transformers name or path typed here, once this server allows it."""
+    rules = policy()
+    typed = st.text_input(
+        "Encoder name or path",
+        value=name if typed_before else "",
+        placeholder="e.g. CAiRE/UniVaR-lambda-5 (needs network) or a local folder",
+    ).strip()
+    if rules.allows_remote_code():
+        st.checkbox(
+            "Run the encoder's own code (trust_remote_code)",
+            key="encoder_trust_remote_code",
+            help="Some models, such as CAiRE/UniVaR-lambda-5, ship Python code that runs "
+            "when they load. Allow it only for models you trust.",
         )
-        if picked == OTHER_ENCODER:
-            rules = policy()
-            typed = st.text_input(
-                "Encoder name or path",
-                value="" if name in choices else name,
-                placeholder="e.g. CAiRE/UniVaR-lambda-5 (needs network) or a local folder",
-            ).strip()
-            if rules.allows_remote_code():
-                st.checkbox(
-                    "Run the encoder's own code (trust_remote_code)",
-                    key="encoder_trust_remote_code",
-                    help="Some models, such as CAiRE/UniVaR-lambda-5, ship Python code that runs "
-                    "when they load. Allow it only for models you trust.",
-                )
-            else:
-                st.caption(
-                    "This server runs no encoder's own code (trust_remote_code): its operator "
-                    "has not allowed it."
-                )
-            if typed and typed != name:
-                trust = bool(st.session_state.get("encoder_trust_remote_code"))
-                try:
-                    allowed = encoders.check_allowed(typed, rules, trust)
-                    encoder_handle(allowed, trust)  # hashes a folder: a bad one is named here
-                except UserError as exc:
-                    show_user_error(exc)
-                else:
-                    name = allowed
+    else:
+        st.caption(
+            "This server runs no encoder's own code (trust_remote_code): its operator "
+            "has not allowed it."
+        )
+    if typed and typed != name:
+        trust = bool(st.session_state.get("encoder_trust_remote_code"))
+        try:
+            allowed = encoders.check_allowed(typed, rules, trust)
+            encoder_handle(allowed, trust)  # hashes a folder: a bad one is named here
+        except UserError as exc:
+            show_user_error(exc)
         else:
-            name = picked
-        if name != st.session_state.encoder:
-            st.session_state.encoder = name
-            st.rerun()
-        st.caption(f"In use: `{name}`")
+            return allowed
+    return name
 
 
 # Each character to which Markdown, GitHub's Markdown or Streamlit give a meaning: links and

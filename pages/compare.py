@@ -10,9 +10,11 @@ from pages._shared import current_db, current_encoder, plain
 from univar import ids
 from univar.analysis import distances, mapdata, overlays, uncertainty
 from univar.catalog.registry import BY_CODE, model_label
+from univar.config import field_default
 from univar.elicit import survey
 from univar.errors import UserError
 from univar.figures import compare_charts, overlay_charts
+from univar.quality.filter import QualityFilter
 
 db = current_db()
 encoder = current_encoder()
@@ -22,8 +24,8 @@ GROUP_NAMES = {"language": "Languages", "model": "Models", "identity": "Model$la
 @st.cache_resource(
     show_spinner="Embedding the QA pairs (once per database change) ...", max_entries=2
 )
-def embedded(db: str, version: tuple, _encoder, encoder_id: str):
-    return distances.load(db, _encoder)
+def embedded(db: str, version: tuple, _encoder, encoder_id: str, quality: QualityFilter):
+    return distances.load(db, _encoder, quality=quality)
 
 
 @st.cache_data(
@@ -31,19 +33,24 @@ def embedded(db: str, version: tuple, _encoder, encoder_id: str):
     "database change; then from the database) ...",
     max_entries=32,
 )
-def table(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
-    frame, vectors = embedded(db, version, _encoder, encoder_id)
+def table(db: str, version: tuple, _encoder, encoder_id: str, quality, by: str, metric: str):
+    frame, vectors = embedded(db, version, _encoder, encoder_id, quality)
     return uncertainty.distance_table(db, frame, vectors, encoder_id, by, metric)
 
 
-def matrix(db: str, version: tuple, _encoder, encoder_id: str, by: str, metric: str):
-    return table(db, version, _encoder, encoder_id, by, metric).matrix()
+def matrix(db: str, version: tuple, _encoder, encoder_id: str, quality, by: str, metric: str):
+    return table(db, version, _encoder, encoder_id, quality, by, metric).matrix()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def near_far(db: str, version: tuple, _encoder, encoder_id: str, a: str, b: str, k: int):
-    frame, vectors = embedded(db, version, _encoder, encoder_id)
+def near_far(db: str, version: tuple, _encoder, encoder_id: str, quality, a: str, b: str, k: int):
+    frame, vectors = embedded(db, version, _encoder, encoder_id, quality)
     return distances.near_far_pairs(frame, vectors, a, b, k)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def left_out(db: str, version: tuple, quality) -> str:
+    return mapdata.left_out(db, mapdata.Selection(), quality)
 
 
 def label(by: str):
@@ -79,7 +86,7 @@ def distances_tab() -> str:
         key="cmp_metric",
     )
     try:
-        t = table(db, version, encoder, encoder.id, by, metric)
+        t = table(db, version, encoder, encoder.id, quality, by, metric)
     except UserError as exc:
         st.warning(plain(exc))
         return metric
@@ -134,7 +141,7 @@ def pairs_tab() -> None:
     second = b.selectbox("Identity B", ids, index=ids.index(best[1]), key="pair_b")
     k = c.slider("Pairs of each kind", 1, 10, 5, key="pair_k")
     try:
-        pairs = near_far(db, version, encoder, encoder.id, first, second, k)
+        pairs = near_far(db, version, encoder, encoder.id, quality, first, second, k)
     except UserError as exc:
         st.warning(plain(exc))
         return
@@ -179,7 +186,7 @@ def iw_tab(metric: str) -> None:
         return
     try:
         coords = distances.read_iw_coordinates(upload.getvalue())
-        langs = matrix(db, version, encoder, encoder.id, "language", metric)
+        langs = matrix(db, version, encoder, encoder.id, quality, "language", metric)
         result = distances.iw_correlation(langs, coords)
     except UserError as exc:
         st.error(plain(exc))
@@ -196,19 +203,36 @@ def iw_tab(metric: str) -> None:
 
 st.title("Compare languages and models")
 version = mapdata.db_version(db)
+quality = QualityFilter(
+    include_flagged=st.toggle(
+        "Include flagged QA pairs",
+        value=field_default(QualityFilter, "include_flagged"),
+        key="cmp_include_flagged",
+        help="Answers the quality checks flagged are left out of every distance by default.",
+    )
+)
 frame = None
 if mapdata.database_counts(db)["qa_pairs"]:
     try:
-        frame, _ = embedded(db, version, encoder, encoder.id)
+        frame, _ = embedded(db, version, encoder, encoder.id, quality)
     except UserError as exc:
         st.error(plain(exc))
 if frame is None:
     st.info("This database has no QA pairs yet: elicit answers or upload a CSV to compare.")
+elif frame.empty:
+    st.info(
+        "Every QA pair in this database is flagged by the quality checks: include flagged QA "
+        "pairs to compare them."
+    )
+    frame = None
 else:
     st.caption(
         f"{len(frame):,} QA pairs of {frame['identity'].nunique()} model$language identities, "
         f"embedded with `{encoder.id}`."
     )
+hidden = left_out(db, version, quality)
+if hidden:
+    st.caption(plain(hidden))
 
 tab_dist, tab_pairs, tab_survey, tab_iw = st.tabs(
     ["Distances", "Near and far answers", "Survey profiles", "Inglehart-Welzel"]

@@ -13,6 +13,7 @@ from univar.analysis import evaluation
 from univar.config import field_default
 from univar.errors import UserError
 from univar.figures import training_charts
+from univar.quality.filter import QualityFilter
 from univar.training import settings, splits, train
 
 db = current_db()
@@ -46,7 +47,7 @@ def train_default(name: str):
     return field_default(settings.TrainConfig, name)
 
 
-def training_form(sizes: dict, info: dict) -> None:
+def training_form(sizes: dict, info: dict, quality: QualityFilter) -> None:
     datasets = st.multiselect("Train on", list(sizes), default=list(sizes), key="te_datasets")
     mode = st.radio("Mode", list(MODES), format_func=MODES.get, horizontal=True, key="te_mode")
     a, b, c, d = st.columns(4)
@@ -80,6 +81,7 @@ def training_form(sizes: dict, info: dict) -> None:
             temperature=float(temperature),
             datasets=tuple(datasets),
             split="question" if hold_out else None,
+            quality=quality,
         )
     except UserError as exc:
         st.error(plain(exc))
@@ -161,7 +163,7 @@ def trained_panel() -> None:
         )
 
 
-def evaluation_panel(sizes: dict) -> None:
+def evaluation_panel(sizes: dict, quality: QualityFilter) -> None:
     runs = [str(p) for p in train.trained_runs(runs_dir, shipped=False)]
     choices = [*encoders.encoder_choices(), *runs]
     with st.form("te_eval_form"):
@@ -206,6 +208,7 @@ def evaluation_panel(sizes: dict) -> None:
                     target=target,
                     datasets=datasets or None,
                     tfidf=True,
+                    quality=quality,
                 )
         except UserError as exc:
             st.error(plain(exc))
@@ -213,6 +216,7 @@ def evaluation_panel(sizes: dict) -> None:
     if report is None:
         return
     st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_table")
+    st.caption(f"Measured on {report.quality.describe()}.")
     st.plotly_chart(training_charts.results_figure(report.table), key="te_results")
     names = list(dict.fromkeys(report.table["encoder"]))
     left, right = st.columns([3, 1])
@@ -233,14 +237,83 @@ st.caption(
     "answer, which LLM gave it?"
 )
 hw = hardware_notice()
-sizes = splits.dataset_sizes(db)
+quality = QualityFilter(
+    include_flagged=st.toggle(
+        "Include flagged QA pairs",
+        value=field_default(QualityFilter, "include_flagged"),
+        key="te_include_flagged",
+        help="Answers the quality checks flagged are left out of training and evaluation by "
+        "default.",
+    )
+)
+sizes = splits.dataset_sizes(db, quality)
 if not sizes:
     st.warning("The database holds no QA pairs yet: elicit or upload some first.")
     st.stop()
 train_tab, eval_tab = st.tabs(["Train", "Evaluate"])
 with train_tab:
-    training_form(sizes, hw)
+    training_form(sizes, hw, quality)
     job_panel()
     trained_panel()
 with eval_tab:
-    evaluation_panel(sizes)
+    evaluation_panel(sizes, quality)
+
+
+def diagnostics_panel(sizes: dict, quality: QualityFilter) -> None:
+    """The paper's controls for the encoders at hand: identification on value vs control
+    questions, and how much of the language (or the model) the English text gives away."""
+    from pages._export import export_buttons
+    from univar.analysis import diagnostics
+    from univar.figures import diagnostics_charts
+
+    st.subheader("Diagnostics: is the map about values?")
+    st.caption(
+        "From one held-out answer (question-disjoint split, k-NN with k = 50), which "
+        "model$language gave it: on value questions and on the bank's non-value control "
+        "questions (elicit them with `--questions control`). A value encoder is high on values "
+        "and near chance on controls. Leakage: the language (or model) guessed from the English "
+        "text with models and languages balanced, on control questions where there are any; "
+        "lower is better. Each measure's chance level is the dash."
+    )
+    runs = [str(p) for p in train.trained_runs(runs_dir, shipped=False)]
+    choices = [*encoders.encoder_choices(), *runs]
+    with st.form("te_diag_form"):
+        picked = st.multiselect(
+            "Encoders",
+            choices,
+            default=choices[:1],
+            key="te_diag_encoders",
+            help="Each trained encoder brings its base along; none picked: the app's default "
+            "encoder and its base.",
+        )
+        datasets = st.multiselect("Datasets", list(sizes), default=list(sizes), key="te_diag_data")
+        go = st.form_submit_button("Run diagnostics", key="te_diagnose")
+    if go:
+        try:
+            with st.spinner("Embedding and fitting (embeddings are cached for next time) ..."):
+                st.session_state.te_diag = diagnostics.diagnose(
+                    picked, db, datasets=datasets or None, quality=quality
+                )
+        except UserError as exc:
+            st.error(plain(exc))
+    report = st.session_state.get("te_diag")
+    if report is None:
+        return
+    st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_diag_table")
+    grids = [
+        f"{name} leakage on {len(g.models)} models x {len(g.languages)} languages"
+        for name, g in (("language", report.language_grid), ("model", report.model_grid))
+        if g is not None
+    ]
+    st.caption(
+        f"Measured on {report.quality.describe()}; percent. "
+        + plain("; ".join(grids) or "no models and languages to balance for leakage")
+        + f" ({report.leakage_on} questions)."
+    )
+    fig = diagnostics_charts.diagnostics_figure(report.table)
+    st.plotly_chart(fig, key="te_diag_chart")
+    export_buttons(fig, report.table, "univar-diagnostics", key="te_diag")
+
+
+with eval_tab:
+    diagnostics_panel(sizes, quality)

@@ -21,14 +21,19 @@ COLUMNS_HELP = (
 db = current_db()
 
 
-def checked(upload, layout: str, model: str) -> validate.Validation:
+def checked(upload, layout: str, model: str, skip: bool) -> validate.Validation:
     """The file's validation, kept while the same file and options stay chosen."""
     limit = policy().max_upload_bytes
-    key = (upload.file_id, layout, model, limit)
+    key = (upload.file_id, layout, model, limit, skip)
     if st.session_state.get("upload_check_key") != key:
         # getvalue() hands over the upload's own buffer; validation reads it as a stream
         st.session_state.upload_check = validate.validate_bytes(
-            upload.getvalue(), name=upload.name, layout=layout, model=model or None, max_bytes=limit
+            upload.getvalue(),
+            name=upload.name,
+            layout=layout,
+            model=model or None,
+            max_bytes=limit,
+            skip_duplicates=skip,
         )
         st.session_state.upload_check_key = key
     return st.session_state.upload_check
@@ -83,7 +88,10 @@ def import_and_embed(v, name, accept, translate_with, embed_now) -> None:
         result = importers.import_validation(
             v, db, dataset=name, accept_formulas=accept, translate=translate
         )
-    st.success(f"Imported {result.rows:,} QA pairs as dataset **{plain(result.dataset)}**.")
+    dropped = f" ({result.dropped:,} exact duplicate rows dropped)" if result.dropped else ""
+    st.success(
+        f"Imported {result.rows:,} QA pairs as dataset **{plain(result.dataset)}**{dropped}."
+    )
     if embed_now:
         bar = st.progress(0.0, text="Embedding for the map ...")
         encoder = current_encoder()
@@ -110,14 +118,23 @@ upload = st.file_uploader(
     max_upload_size=limit_mb,
     help=f"Up to {limit_mb} MB (this server's max_upload_mb); gzip-compressed files too.",
 )
+skip_duplicates = st.checkbox(
+    "Skip exact duplicate rows",
+    key="up_skip_duplicates",
+    help="Leave out rows that repeat an earlier row exactly (the same model, language, "
+    "question, answer, sample and every other cell); a repeat that differs in any cell is "
+    "still refused.",
+)
 
 v = None
 if upload is not None:
     with shown_errors("checking the file"):
-        v = checked(upload, layout, model)
+        v = checked(upload, layout, model, skip_duplicates)
 if v is not None:
     for problem in v.errors:  # they quote the file's cells and names
         st.error(plain(problem))
+    if v.duplicates and not skip_duplicates:
+        st.info("Tick *Skip exact duplicate rows* to leave out rows that repeat another exactly.")
     for note in v.notes:
         st.info(plain(note))
     if v.ok:

@@ -3,21 +3,21 @@ and a table of the QA pairs picked with a box or lasso."""
 
 from __future__ import annotations
 
-import shlex
-
 import streamlit as st
 
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder, plain
-from univar import ids
+from pages._shared_start import survey_offer
 from univar.analysis import distances, mapdata, overlays, projection, relayout
 from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
 from univar.catalog import instruments
 from univar.catalog.registry import BY_CODE, model_label
+from univar.config import field_default
 from univar.elicit import survey
 from univar.errors import UserError
 from univar.figures import mapstyle, overlay_charts, value_map
 from univar.ingest import demo
+from univar.quality.filter import QualityFilter
 from univar.store.datasets import uploaded as uploaded_datasets
 
 db = current_db()
@@ -30,9 +30,15 @@ def choices(db: str, version: tuple) -> mapdata.Options:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def map_points(db: str, version: tuple, encoder_id: str, selection, config):
+def map_points(db: str, version: tuple, encoder_id: str, selection, config, quality):
     """The selection's points of the stored layout; None when it must be fitted or extended."""
-    return mapdata.stored_points(db, encoder_id, selection, config)
+    return mapdata.stored_points(db, encoder_id, selection, config, quality)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def left_out(db: str, version: tuple, selection, quality) -> str:
+    """What the quality filter keeps off this selection's map, in one line ('' for nothing)."""
+    return mapdata.left_out(db, selection, quality)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -49,9 +55,12 @@ def profile_of(db: str, version: tuple, who: str, framework: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def layout_of(db: str, version: tuple, encoder_id: str, config):
+def layout_of(db: str, version: tuple, encoder_id: str, config, quality):
     """(the layout in use, its extent: the frame every selection is drawn in)."""
-    return projection.current(db, encoder_id, config), mapdata.layout_extent(db, encoder_id, config)
+    return (
+        projection.current(db, encoder_id, config, quality),
+        mapdata.layout_extent(db, encoder_id, config, quality),
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -65,8 +74,8 @@ def relayout_progress(job: relayout.RelayoutJob) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def search(db: str, version: tuple, selection, text: str) -> list[str]:
-    return mapdata.search(db, selection, text)
+def search(db: str, version: tuple, selection, text: str, quality) -> list[str]:
+    return mapdata.search(db, selection, text, quality)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -76,6 +85,7 @@ def map_figure(
     encoder_id,
     selection,
     config,
+    quality,
     color_by,
     query,
     uploaded,
@@ -98,7 +108,7 @@ def map_figure(
     return fig
 
 
-def build_map(selection, config) -> None:
+def build_map(selection, config, quality) -> None:
     """Embed what is missing and project, with progress; the result lands in the database."""
     with st.status(
         "Building the map (embedding new QA pairs, then fitting or placing them)", expanded=True
@@ -109,6 +119,7 @@ def build_map(selection, config) -> None:
             encoder,
             selection,
             config,
+            quality=quality,
             progress=lambda done, total, message="": bar.progress(done / total, text=message),
         )
         box.update(label="Map ready", state="complete", expanded=False)
@@ -200,6 +211,16 @@ if instruments_with_qas:
         key="map_instrument",
     )
 
+include_flagged = st.toggle(
+    "Include flagged QA pairs",
+    value=field_default(QualityFilter, "include_flagged"),
+    key="map_include_flagged",
+    help="Answers the quality checks flagged (not English where English was expected, refusals, "
+    "echoes of the question, degenerate or empty text) are left out of the map and its layout "
+    "by default. Included, they get a layout of their own; their flags show in the hover.",
+)
+quality = QualityFilter(include_flagged=include_flagged)
+
 with st.expander("Projection settings"):
     defaults = ProjectionConfig()
     a, b, c, d, e = st.columns(5)
@@ -229,35 +250,39 @@ with st.expander("Projection settings"):
 try:
     selection = mapdata.Selection(tuple(models), tuple(languages), datasets)
     config = ProjectionConfig(method, n_neighbors, min_dist, metric, int(seed))
-    points = map_points(db, version, encoder.id, selection, config)
+    points = map_points(db, version, encoder.id, selection, config, quality)
     if points is None:
-        build_map(selection, config)
+        build_map(selection, config, quality)
         version = mapdata.db_version(db)
-        points = map_points(db, version, encoder.id, selection, config)
+        points = map_points(db, version, encoder.id, selection, config, quality)
     if points is None:  # a re-layout switched layouts meanwhile: place them on the new one
-        points = mapdata.map_points(db, encoder, selection, config)
+        points = mapdata.map_points(db, encoder, selection, config, quality=quality)
 except UserError as exc:
     st.warning(plain(exc))
     st.stop()
 
-matches = search(db, version, selection, query) if query.strip() else []
+matches = search(db, version, selection, query, quality) if query.strip() else []
 summary = mapdata.summary(points, encoder.id)
 found = f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""
 st.caption(plain(summary + found))
-layout, extent = layout_of(db, version, encoder.id, config)
+hidden = left_out(db, version, selection, quality)
+if hidden:
+    st.caption(plain(hidden + " (the toggle above brings them back)"))
+layout, extent = layout_of(db, version, encoder.id, config, quality)
 note, redo = st.columns([6, 1], vertical_alignment="center")
 note.caption(
     plain("Every selection shows its points of one layout: " + mapdata.layout_note(layout, points))
 )
-job = relayout.job_for(db, encoder.id, config)
+job = relayout.job_for(db, encoder.id, config, quality)
 if redo.button(
     "Re-layout",
     key="map_relayout",
     disabled=bool(job and job.live),
-    help="Fit a new layout of every QA pair with these settings, in the background: this map "
-    "stays until the new one is ready. QA pairs added since the last fit are then fitted too.",
+    help="Fit a new layout of every QA pair with these settings (and this choice of flagged "
+    "pairs), in the background: this map stays until the new one is ready. QA pairs added "
+    "since the last fit are then fitted too.",
 ):
-    job = relayout.start(db, encoder, config)
+    job = relayout.start(db, encoder, config, quality=quality)
 if job and job.live:
     relayout_progress(job)
 elif job and job.status == "failed":
@@ -269,6 +294,7 @@ fig = map_figure(
     encoder.id,
     selection,
     config,
+    quality,
     color_by,
     query,
     uploaded,
@@ -288,7 +314,7 @@ event = st.plotly_chart(
 )
 with st.expander("Export this map, or a report"):
     export_buttons(fig, points, "value-map")
-    report_buttons(db, encoder, selection, config, color_by=color_by)
+    report_buttons(db, encoder, selection, config, color_by=color_by, quality=quality)
 
 picked = mapdata.selected_from_event(event)
 if picked:
@@ -303,13 +329,8 @@ profile_left, profile_right = st.columns(2)
 share_framework = framework or instruments.SCHWARTZ
 profile, share = profile_of(db, version, who, share_framework)
 if profile.empty:
-    model, language = ids.parse_identity(who)
-    profile_left.info(f"No survey of {plain(who)} yet: this command scores its 19 Schwartz values.")
-    # a code block shows the names as they are; quoted, a name pasted into a shell stays a name
-    profile_left.code(
-        f"python -m univar survey --model {shlex.quote(model)} --languages {shlex.quote(language)}",
-        language="bash",
-    )
+    with profile_left:
+        survey_offer(db, who)  # a button that surveys it, or the command where none can
 else:
     profile_left.plotly_chart(
         overlay_charts.profile_figure(profile), key="map_profile", width="stretch"

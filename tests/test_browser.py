@@ -2,8 +2,9 @@
 
 One Streamlit server and one page for the module; the tests run in order on it: the map and
 its model choice, the overlays (colour by Schwartz value, an instrument's QAs ringed, a value
-profile), the Compare page (heatmap, dendrogram, near and far answers), and a CSV upload that
-lands on the map.
+profile), the Compare page (heatmap, dendrogram, near and far answers), a CSV upload that
+lands on the map (its QA pairs the quality checks pass), and the quality table of Data &
+provenance with examples of a flag.
 
 The database holds real answers only: five LLMs from Value FULCRA (../shared/data), plus the
 local SmolLM2 answering some of the project's portrait items in English and French (the
@@ -16,13 +17,14 @@ layout that every selection filters, so nothing waits on UMAP's ~30 s compile in
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 from helpers_browser import choose, chromium_page, need_browser, plot_traces, settle, streamlit_app
 from helpers_demo import build_demo_db, fulcra_rows
 
-from univar import encoders, store
+from univar import encoders, quality, store
 from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.catalog import instruments, questions
@@ -181,7 +183,7 @@ def test_compare_heatmap_dendrogram_and_near_far_pairs(page):
     assert len(rows) == 2 and all(n > 1 for n in rows), rows  # header plus at least one pair
 
 
-def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
+def test_uploaded_value_fulcra_csv_appears_on_the_map(page, demo_db, tmp_path):
     done = {r["qa_id"] for r in fulcra_rows(PER_MODEL)}
     rows = [
         r
@@ -206,15 +208,60 @@ def test_uploaded_value_fulcra_csv_appears_on_the_map(page, tmp_path):
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text(f"Imported {len(rows)} QA pairs as dataset").wait_for()
     settle(page)
+    # an import is checked as it lands: the map shows the uploaded pairs that pass the checks
+    kept = store.query_df(
+        f"SELECT count(*) AS n FROM qa WHERE dataset NOT IN ('demo', 'portraits') "
+        f"AND {quality.passing_sql()}",
+        path=demo_db,
+    )["n"].iloc[0]
+    assert kept > 0
 
     page.get_by_role("link", name="Value map", exact=True).click()
     mine = """() => [...document.querySelectorAll('.st-key-value_map .js-plotly-plot')]
       .flatMap(gd => gd.data || []).filter(t => t.meta === 'uploaded')
       .reduce((n, t) => n + t.customdata.length, 0)"""
-    page.wait_for_function(f"({mine})() === {len(rows)}", timeout=300_000)
+    page.wait_for_function(f"({mine})() === {kept}", timeout=300_000)
     settle(page)
-    assert page.evaluate(QA_POINTS) == 4 * PER_MODEL + PORTRAIT_QAS + len(rows)
+    assert page.evaluate(QA_POINTS) == 4 * PER_MODEL + PORTRAIT_QAS + kept
     page.screenshot(path=str(SHOTS / "uploaded.png"), full_page=True)
+
+
+def test_the_provenance_page_shows_the_quality_table_with_examples(page, demo_db):
+    """One QA pair per identity of the first model gets an `echo` verdict here (what the
+    checker says of real answers is its own tests' business); the table counts them."""
+    flagged = store.query_df(
+        "SELECT min(qa_id) AS qa_id, identity FROM qa WHERE model = ? GROUP BY identity",
+        [DROPPED],
+        path=demo_db,
+    )
+    with store.transaction(demo_db) as con:
+        for qa_id in flagged["qa_id"]:
+            con.execute(
+                "INSERT OR REPLACE INTO qa_quality (qa_id, checker_version, flags, reasons) "
+                "VALUES (?, ?, ['echo'], ?)",
+                [qa_id, quality.CHECKER_VERSION, json.dumps({"echo": "repeats the question"})],
+            )
+    identities = store.query_df("SELECT DISTINCT identity FROM qa", path=demo_db)
+    page.get_by_role("link", name="Data & provenance", exact=True).click()
+    page.get_by_text("Quality checks", exact=True).wait_for()
+    grid = page.locator(".st-key-quality_table table[role=grid]")
+    grid.wait_for(state="attached")
+    page.wait_for_function(
+        "(n) => { const t = document.querySelector('.st-key-quality_table table[role=grid]');"
+        " return t && Number(t.getAttribute('aria-rowcount')) === n; }",
+        arg=len(identities) + 1,  # the header row and one row per model$language
+    )
+    headers = page.evaluate(
+        "() => [...document.querySelectorAll('.st-key-quality_table [role=columnheader]')]"
+        ".map(h => h.textContent.trim())"
+    )
+    assert {"identity", "QA pairs", "share passing", "echo", "not_english"} <= set(headers)
+    who = flagged["identity"].iloc[0]
+    choose(page, "Examples of a flag", f"{who} · echo (1)")
+    examples = page.locator(".st-key-quality_examples_table table[role=grid]")
+    examples.wait_for(state="attached")
+    assert examples.get_attribute("aria-rowcount") == "2"  # the header and the one example
+    page.screenshot(path=str(SHOTS / "provenance.png"), full_page=True)
 
 
 def test_a_deep_link_as_a_new_servers_first_request_gets_the_app(page, demo_db, tmp_path):

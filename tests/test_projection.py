@@ -229,7 +229,8 @@ def test_a_reducer_file_is_read_only_when_univar_named_and_hashed_it(db, ids):
 
 
 def test_a_map_stored_before_layouts_becomes_the_layout(db, ids):
-    """Schema v1 kept one map per selection; the largest one of the settings is adopted."""
+    """Schema v1 kept one map per selection; the largest one of the settings is adopted, as
+    the layout of every QA pair: it was fitted before any quality filter existed."""
     encoder, pca = HashEncoder(), Counting(projection.PCAProjector())
     params = json.dumps({**dataclasses.asdict(PCA), "algorithm": projection.ALGORITHM_VERSION})
     with store.transaction(db) as con:
@@ -244,8 +245,10 @@ def test_a_map_stored_before_layouts_becomes_the_layout(db, ids):
                     "INSERT INTO projection_points VALUES (?, ?, ?, ?, NULL)",
                     [key, qa_id, float(i), 0.0],
                 )
-    points = projection.project(db, encoder, ids, PCA, projectors={"pca": pca})
-    layout = projection.current(db, encoder.id, PCA)
+    assert projection.current(db, encoder.id, PCA) is None  # not the unflagged pairs' layout
+    everything = projection.EVERYTHING
+    points = projection.project(db, encoder, ids, PCA, quality=everything, projectors={"pca": pca})
+    layout = projection.current(db, encoder.id, PCA, everything)
     assert pca.calls == 0 and (layout.proj_key, layout.source) == ("old-big", "adopted")
     assert list(points["x"][:30]) == [float(i) for i in range(30)] and len(points) == len(ids)
 

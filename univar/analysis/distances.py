@@ -19,6 +19,7 @@ import numpy as np
 from univar.catalog import registry
 from univar.errors import UserError
 from univar.paths import Db
+from univar.quality.filter import QualityFilter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -332,8 +333,11 @@ def identities(frame: pd.DataFrame) -> list[str]:
 # --- from the store --------------------------------------------------------------------------
 
 
-def load(db: Db = None, encoder=None, datasets=None):
-    """(frame, vectors) of every QA (of some datasets), through the embedding cache."""
+def load(db: Db = None, encoder=None, datasets=None, quality: QualityFilter | None = None):
+    """(frame, vectors) of every QA (of some datasets) that `quality` lets through (by default
+    those no quality check flagged), through the embedding cache."""
     from univar import encoders
 
-    return encoders.embed_qa(db, encoder, datasets=datasets)
+    frame = (quality or QualityFilter()).keep(db, encoders.qa_frame(db, datasets))
+    encoder = encoder or encoders.load_encoder()
+    return frame, encoders.embed_texts(list(frame["text"]), encoder, db)

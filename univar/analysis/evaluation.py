@@ -21,6 +21,7 @@ from univar import paths
 from univar.encoders import TRAINED_MARKER, embed_texts, load_encoder, qa_frame, resolve_name
 from univar.errors import UserError
 from univar.paths import Db
+from univar.quality.filter import QualityFilter
 from univar.training.splits import Split
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class EvalReport:
     target: str
     k: int
     datasets: list[str] = field(default_factory=list)
+    quality: QualityFilter = QualityFilter()
 
 
 def trained_dir(name: str) -> Path | None:
@@ -148,11 +150,14 @@ def evaluate(
     datasets: Sequence[str] | None = None,
     tfidf: bool = True,
     methods: Sequence[str] = METHODS,
+    quality: QualityFilter | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EvalReport:
-    """One table: every encoder x method on one split of the QA pairs in the store."""
+    """One table: every encoder x method on one split of the QA pairs in the store that
+    `quality` lets through (by default those no quality check flagged)."""
     import pandas as pd
 
+    quality = quality or QualityFilter()
     the_split = Split(split, holdout_fraction, seed)
     if target not in TARGETS:
         raise UserError(f"target must be identity, model or language, got {target!r}")
@@ -163,10 +168,12 @@ def evaluate(
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise UserError(f"methods must be knn and/or linear, got {list(methods)!r}")
-    frame = qa_frame(db, datasets)
+    frame = quality.keep(db, qa_frame(db, datasets))
     if frame.empty:
         raise UserError(
-            "no QA pairs to evaluate on" + (f" in {list(datasets)}" if datasets else "")
+            "no QA pairs to evaluate on"
+            + (f" in {list(datasets)}" if datasets else "")
+            + ("" if quality.include_flagged else " that pass the quality checks")
         )
     test = the_split.test_mask(frame)
     y = frame[target].astype(str).to_numpy()
@@ -210,6 +217,7 @@ def evaluate(
         target,
         k,
         sorted(set(frame["dataset"])),
+        quality,
     )
 
 
@@ -238,6 +246,7 @@ def to_json(report: EvalReport) -> str:
             "target": report.target,
             "k": report.k,
             "datasets": report.datasets,
+            "quality": report.quality.key(),
             "results": report.table.to_dict(orient="records"),
         },
         indent=2,

@@ -1,10 +1,11 @@
 """What the value-map page shows, assembled from the store: choices, points, search, details.
 
-Every selection shows its points of the one layout of (encoder, projection settings)
-(`analysis.projection`): choosing models, languages or datasets filters that layout, and
-centroids are drawn from the points shown. The map's frame carries texts cut to HOVER_CHARS,
-so a 100,000-point map stays small in memory and on the wire; full texts are read only for the
-QA pairs a user selects.
+Every selection shows its points of the one layout of (encoder, projection settings, quality
+filter) (`analysis.projection`): choosing models, languages or datasets filters that layout,
+and centroids are drawn from the points shown. The quality filter is applied again on every
+read, so a pair flagged after the fit leaves the map at once. The map's frame carries texts
+cut to HOVER_CHARS, so a 100,000-point map stays small in memory and on the wire; full texts
+are read only for the QA pairs a user selects.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
 from univar.paths import Db, db_path
 from univar.progress import Progress
+from univar.quality import filter as qfilter
+from univar.quality import flags_of
+from univar.quality.filter import QualityFilter
 
 HOVER_CHARS = 300  # the longest text a map point carries; the figure cuts further when large
 HOVER_BUDGET = 8_000_000  # characters of hover text in one figure, all points together
@@ -125,10 +129,22 @@ def _frame(db: Db, qa_ids: Sequence[str], text_chars: int | None):
         ).df()
 
 
-def _count(db: Db, selection: Selection) -> int:
+def _count(db: Db, selection: Selection, quality: QualityFilter) -> int:
     where, params = selection.where()
     with store.connect(db) as con:
-        return con.execute(f"SELECT count(*) FROM qa WHERE {where}", params).fetchall()[0][0]
+        return con.execute(
+            f"SELECT count(*) FROM qa WHERE {where} AND {quality.where()}", params
+        ).fetchall()[0][0]
+
+
+def _none_pass(db: Db, selection: Selection, quality: QualityFilter) -> UserError:
+    """Why a selection has nothing to show: nothing matches, or the filter left it all out."""
+    if not quality.include_flagged and _count(db, selection, projection.EVERYTHING):
+        return UserError(
+            "every QA pair of this selection is flagged by the quality checks: include "
+            "flagged QA pairs to see them"
+        )
+    return UserError("no QA pairs match: choose at least one model and one language")
 
 
 def map_points(
@@ -137,19 +153,21 @@ def map_points(
     selection: Selection,
     config: ProjectionConfig | None = None,
     *,
+    quality: QualityFilter | None = None,
     progress: Progress | None = None,
 ):
-    """One row per selected QA pair: its tags, its texts (cut to HOVER_CHARS), its x, y on the
-    layout, and `placed` (put on the layout after it was fitted).
+    """One row per selected QA pair that `quality` lets through: its tags, its texts (cut to
+    HOVER_CHARS), its x, y on the layout of that filter, `placed` (put on the layout after it
+    was fitted) and `flags` (its quality flags, comma-separated; '' for none).
 
     Fits the layout when there is none yet, and places the selected QA pairs it lacks; a
     selection of a complete layout only reads (nothing heavy is imported).
     """
-    config = config or ProjectionConfig()
-    n = _count(db, selection)
+    config, quality = config or ProjectionConfig(), quality or QualityFilter()
+    n = _count(db, selection, quality)
     if not n:
-        raise UserError("no QA pairs match: choose at least one model and one language")
-    layout = projection.ensure(db, encoder, config, progress=progress)
+        raise _none_pass(db, selection, quality)
+    layout = projection.ensure(db, encoder, config, quality=quality, progress=progress)
     where, params = selection.where()
     missing = projection.unplaced(db, layout, where, params)
     if missing:
@@ -159,31 +177,40 @@ def map_points(
 
 
 def _layout_frame(con, layout, selection: Selection, n: int):
-    """The selected points of `layout`; `n`, how many QA pairs the selection holds, sizes
-    the texts (the caller has counted them already)."""
+    """The selected points of `layout` that its filter lets through; `n`, how many QA pairs
+    that is, sizes the texts (the caller has counted them already)."""
     where, params = selection.where()
     chars = min(HOVER_CHARS, hover_chars(n) + 40)  # no more than hovers show
     texts = ", ".join(f"left({c}, {int(chars)}) AS {c}" for c in TEXT_COLUMNS)
     return con.execute(
         f"SELECT {', '.join(MAP_COLUMNS)}, {texts}, p.x, p.y, "
-        "p.placed IS NOT NULL AS placed FROM qa JOIN projection_points p USING (qa_id) "
-        f"WHERE p.proj_key = ? AND {where} ORDER BY qa_id",
+        "p.placed IS NOT NULL AS placed, coalesce(array_to_string(f.flags, ', '), '') AS flags "
+        "FROM qa JOIN projection_points p USING (qa_id) "
+        f"LEFT JOIN ({qfilter.flags_sql()}) f USING (qa_id) "
+        f"WHERE p.proj_key = ? AND {where} AND {layout.quality.where('qa.qa_id')} ORDER BY qa_id",
         [layout.proj_key, *params],
     ).df()
 
 
-def stored_points(db: Db, encoder_id: str, selection: Selection, config: ProjectionConfig):
+def stored_points(
+    db: Db,
+    encoder_id: str,
+    selection: Selection,
+    config: ProjectionConfig,
+    quality: QualityFilter | None = None,
+):
     """What `map_points` returns, when the layout holds every selected QA pair; else None
     (then `map_points` must fit or place first). Reads only, on one connection: the path of
     every selection change and every first view of a stored map."""
+    quality = quality or QualityFilter()
     where, params = selection.where()
     with store.connect(db) as con:
-        layout = projection.stored(con, encoder_id, config)
+        layout = projection.stored(con, encoder_id, config, quality)
         if layout is None:
             return None
         missing = con.execute(
             f"SELECT count(*) FILTER (WHERE qa_id NOT IN (SELECT qa_id FROM projection_points "
-            f"WHERE proj_key = ?)), count(*) FROM qa WHERE {where}",
+            f"WHERE proj_key = ?)), count(*) FROM qa WHERE {where} AND {quality.where()}",
             [layout.proj_key, *params],
         ).fetchall()[0]
         if missing[0] or not missing[1]:
@@ -191,28 +218,47 @@ def stored_points(db: Db, encoder_id: str, selection: Selection, config: Project
         return _layout_frame(con, layout, selection, missing[1])
 
 
-def is_cached(db: Db, encoder, selection: Selection, config: ProjectionConfig) -> bool:
+def is_cached(
+    db: Db,
+    encoder,
+    selection: Selection,
+    config: ProjectionConfig,
+    quality: QualityFilter | None = None,
+) -> bool:
     """Whether the layout holds every selected QA pair (then the map shows without waiting)."""
-    layout = projection.current(db, encoder.id, config)
-    if layout is None or not _count(db, selection):
+    quality = quality or QualityFilter()
+    layout = projection.current(db, encoder.id, config, quality)
+    if layout is None or not _count(db, selection, quality):
         return False
     where, params = selection.where()
     return not projection.unplaced(db, layout, where, params)
 
 
-def layout_extent(db: Db, encoder_id: str, config: ProjectionConfig):
+def layout_extent(
+    db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFilter | None = None
+):
     """((x min, x max), (y min, y max)) of the whole layout in use, or None: the frame every
     selection is drawn in, so that its points keep their place on screen too."""
+    quality = quality or QualityFilter()
     with store.connect(db) as con:
-        layout = projection.stored(con, encoder_id, config)
+        layout = projection.stored(con, encoder_id, config, quality)
         if layout is None:
             return None
         row = con.execute(
             "SELECT min(x), max(x), min(y), max(y) FROM projection_points JOIN qa USING (qa_id) "
-            "WHERE proj_key = ?",
+            f"WHERE proj_key = ? AND {quality.where('qa.qa_id')}",
             [layout.proj_key],
         ).fetchall()[0]
     return None if row[0] is None else ((row[0], row[1]), (row[2], row[3]))
+
+
+def left_out(db: Db, selection: Selection, quality: QualityFilter | None = None) -> str:
+    """What the filter keeps off this selection's map, for its header: '412 QA pairs left out
+    by the quality checks: 300 not_english, 80 echo, …'; '' when nothing is."""
+    if (quality or QualityFilter()).include_flagged:
+        return ""
+    where, params = selection.where()
+    return qfilter.left_out_note(*qfilter.left_out(db, where, params))
 
 
 def layout_note(layout, points) -> str:
@@ -221,7 +267,8 @@ def layout_note(layout, points) -> str:
         return ""
     method = layout.config.method.upper()
     whose = {"shipped": "the shipped demo's ", "adopted": ""}.get(layout.source, "")
-    note = f"{whose}{method} layout of {layout.n_fitted:,} QA pairs"
+    what = "QA pairs" if layout.quality.include_flagged else "unflagged QA pairs"
+    note = f"{whose}{method} layout of {layout.n_fitted:,} {what}"
     if layout.source == "fit" and layout.fitted_at is not None:
         note += f", fitted {str(layout.fitted_at)[:16]}"
     placed = int(points["placed"].sum()) if "placed" in points else 0
@@ -230,27 +277,33 @@ def layout_note(layout, points) -> str:
     return note
 
 
-def search(db: Db, selection: Selection, text: str) -> list[str]:
-    """QA ids in the selection whose question or answer (original or English) holds `text`."""
+def search(
+    db: Db, selection: Selection, text: str, quality: QualityFilter | None = None
+) -> list[str]:
+    """QA ids in the selection (those `quality` lets through) whose question or answer
+    (original or English) holds `text`."""
     text = (text or "").strip()
     if not text:
         return []
     where, params = selection.where()
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     match = " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS)
+    keep = (quality or QualityFilter()).where()
     with store.connect(db) as con:
         rows = con.execute(
-            f"SELECT qa_id FROM qa WHERE {where} AND ({match})", params + [pattern] * 4
+            f"SELECT qa_id FROM qa WHERE {where} AND {keep} AND ({match})", params + [pattern] * 4
         ).fetchall()
     return [r[0] for r in rows]
 
 
 def details(db: Db, qa_ids: Sequence[str], limit: int = DETAIL_LIMIT):
-    """Full texts of selected QA pairs for the table under the map."""
+    """Full texts of selected QA pairs for the table under the map, with their quality flags."""
     ids = list(dict.fromkeys(qa_ids))[:limit]
     frame = _frame(db, ids, None)
+    flags = flags_of(db, frame["qa_id"].tolist())
+    frame["flags"] = [", ".join(flags.get(qa_id, ())) for qa_id in frame["qa_id"]]
     columns = ["model", "language", "value", "question", "answer", "question_en", "answer_en"]
-    return frame[columns + ["dataset", "qa_id"]]
+    return frame[columns + ["flags", "dataset", "qa_id"]]
 
 
 def selected_from_event(event) -> list[str]:

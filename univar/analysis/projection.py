@@ -1,10 +1,13 @@
-"""2-D maps of QA embeddings: one layout per (encoder, projection settings), kept in DuckDB.
+"""2-D maps of QA embeddings: one layout per (encoder, projection settings, quality filter),
+kept in DuckDB.
 
 A layout is fitted once (UMAP or PCA behind one small interface) on every QA pair the database
-holds, and its points are stored in `projection_points` under the fit's key; `layouts` names
-the fit in use for each (encoder, settings). A selection of models, languages or datasets reads
-its points from that one layout: coordinates are the same in every selection, page and session,
-and choosing a selection never fits anything.
+holds that its quality filter lets through (`quality.filter`: by default, those no quality check
+flagged), and its points are stored in `projection_points` under the fit's key; `layouts` names
+the fit in use for each (encoder, settings, filter). A selection of models, languages or
+datasets reads its points from that one layout: coordinates are the same in every selection,
+page and session, and choosing a selection never fits anything. A layout of flagged pairs too
+is another layout: leaving them out of a fit changes where everything else lands.
 
 QA pairs added after the fit (an elicitation, an upload) are placed on it and marked `placed`:
 a PCA layout places them with its fitted reducer's own `transform` (its mean and components,
@@ -46,10 +49,12 @@ from univar.config import check, stable_hash
 from univar.errors import UserError
 from univar.paths import Db, layout_dir
 from univar.progress import Progress
+from univar.quality.filter import QualityFilter
 
 ALGORITHM_VERSION = 1  # bump when a projector changes its output for the same settings
 METHODS = ("umap", "pca")
 METRICS = ("cosine", "euclidean", "manhattan", "correlation")
+EVERYTHING = QualityFilter(include_flagged=True)
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,7 @@ _REDUCER_NAME = re.compile(r"[0-9a-f]{24}\.pca\.npz")
 
 @dataclass(frozen=True)
 class Layout:
-    """The layout in use for one (encoder, projection settings): which fit, from where."""
+    """The layout in use for one (encoder, projection settings, filter): which fit, from where."""
 
     layout_key: str
     proj_key: str  # the fit: its rows of `projections` and `projection_points`
@@ -281,46 +286,66 @@ class Layout:
     fitted_at: object
     reducer: str | None = None
     reducer_sha256: str | None = None
+    quality: QualityFilter = QualityFilter()
 
 
-def layout_key(encoder_id: str, config: ProjectionConfig) -> str:
-    """One per (encoder, settings): never the selection, so every selection shares it."""
-    return stable_hash(
-        {"encoder": encoder_id, "config": config.key(), "algorithm": ALGORITHM_VERSION}, 24
-    )
+def layout_key(
+    encoder_id: str, config: ProjectionConfig, quality: QualityFilter | None = None
+) -> str:
+    """One per (encoder, settings, filter): never the selection, so every selection shares it.
+    A layout of every QA pair keeps the key it had before filters existed: those were fitted
+    on everything, so they stay in use as what they are."""
+    return stable_hash(_key_parts(encoder_id, config, quality or QualityFilter()), 24)
 
 
-def _params(config: ProjectionConfig) -> dict:
-    return {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
+def _key_parts(encoder_id: str, config: ProjectionConfig, quality: QualityFilter) -> dict:
+    parts = {"encoder": encoder_id, "config": config.key(), "algorithm": ALGORITHM_VERSION}
+    return parts if quality.include_flagged else {**parts, "quality": quality.key()}
 
 
-def current(db: Db, encoder_id: str, config: ProjectionConfig) -> Layout | None:
-    """The layout in use for this encoder and these settings, or None (reads only, except
-    once for a database written before layouts existed: see `_adopt`)."""
+def _params(config: ProjectionConfig, quality: QualityFilter = EVERYTHING) -> dict:
+    params = {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
+    return params if quality.include_flagged else {**params, "quality": quality.key()}
+
+
+def current(
+    db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFilter | None = None
+) -> Layout | None:
+    """The layout in use for this encoder, these settings and this filter, or None (reads
+    only, except once for a database written before layouts existed: see `_adopt`)."""
+    quality = quality or QualityFilter()
     with store.connect(db) as con:
-        layout = stored(con, encoder_id, config)
-    if layout is None and _adopt(db, encoder_id, config):
+        layout = stored(con, encoder_id, config, quality)
+    if layout is None and _adopt(db, encoder_id, config, quality):
         with store.connect(db) as con:
-            layout = stored(con, encoder_id, config)
+            layout = stored(con, encoder_id, config, quality)
     return layout
 
 
-def stored(con, encoder_id: str, config: ProjectionConfig) -> Layout | None:
+def stored(
+    con, encoder_id: str, config: ProjectionConfig, quality: QualityFilter | None = None
+) -> Layout | None:
     """The layout in use, read on an open connection (no adoption: see `current`)."""
-    key = layout_key(encoder_id, config)
+    quality = quality or QualityFilter()
+    key = layout_key(encoder_id, config, quality)
     rows = con.execute(
         "SELECT l.proj_key, l.source, p.n_points, p.created_at, l.reducer, "
         "l.reducer_sha256 FROM layouts l JOIN projections p USING (proj_key) "
         "WHERE l.layout_key = ?",
         [key],
     ).fetchall()
-    return Layout(key, rows[0][0], encoder_id, config, *rows[0][1:]) if rows else None
+    if not rows:
+        return None
+    return Layout(key, rows[0][0], encoder_id, config, *rows[0][1:], quality=quality)
 
 
-def _adopt(db: Db, encoder_id: str, config: ProjectionConfig) -> bool:
+def _adopt(db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFilter) -> bool:
     """A database of schema v1 kept one map per selection: the largest for these settings
     becomes the layout (a loaded demo's map, so it looks as it did), the rest is placed.
+    Those maps were fitted on every QA pair, so only the layout of every pair adopts one.
     True when there is one."""
+    if not quality.include_flagged:
+        return False
     want = _params(config)
     with store.connect(db) as con:
         rows = con.execute(
@@ -336,7 +361,7 @@ def _adopt(db: Db, encoder_id: str, config: ProjectionConfig) -> bool:
         con.execute(
             "INSERT OR IGNORE INTO layouts (layout_key, encoder_id, params, proj_key, source) "
             "VALUES (?, ?, ?, ?, 'adopted')",
-            [layout_key(encoder_id, config), encoder_id, json.dumps(want), found],
+            [layout_key(encoder_id, config, quality), encoder_id, json.dumps(want), found],
         )
     return True
 
@@ -397,11 +422,13 @@ def save_fit(
     source: str = "fit",
     reducer: Reducer | None = None,
     replace: bool = True,
+    quality: QualityFilter | None = None,
 ) -> Layout | None:
-    """Store a fit's points (qa_id, x, y) and make it the layout in use, in one transaction;
-    the previous fit's points go with it. `replace=False`: only where there is no layout yet
-    (None when there was one)."""
-    key = layout_key(encoder_id, config)
+    """Store a fit's points (qa_id, x, y) and make it the layout in use of `quality`'s QA
+    pairs, in one transaction; the previous fit's points go with it. `replace=False`: only
+    where there is no layout yet (None when there was one)."""
+    quality = quality or QualityFilter()
+    key = layout_key(encoder_id, config, quality)
     proj_key = uuid.uuid4().hex[:24]
     name = digest = None
     if reducer is not None:
@@ -418,7 +445,7 @@ def save_fit(
             con.execute(
                 "INSERT INTO projections (proj_key, encoder_id, params, n_points, seconds) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [proj_key, encoder_id, json.dumps(_params(config)), len(points), seconds],
+                [proj_key, encoder_id, json.dumps(_params(config, quality)), len(points), seconds],
             )
             con.register("new_points", points[["qa_id", "x", "y"]].assign(proj_key=proj_key))
             con.execute(
@@ -429,7 +456,15 @@ def save_fit(
                 "INSERT OR REPLACE INTO layouts (layout_key, encoder_id, params, proj_key, "
                 "source, reducer, reducer_sha256, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [key, encoder_id, json.dumps(_params(config)), proj_key, source, name, digest],
+                [
+                    key,
+                    encoder_id,
+                    json.dumps(_params(config, quality)),
+                    proj_key,
+                    source,
+                    name,
+                    digest,
+                ],
             )
             for old_key, _ in old:
                 con.execute("DELETE FROM projection_points WHERE proj_key = ?", [old_key])
@@ -441,12 +476,23 @@ def save_fit(
     for _, old_name in old:
         if old_name and _REDUCER_NAME.fullmatch(old_name):
             (layout_dir() / old_name).unlink(missing_ok=True)
-    return current(db, encoder_id, config)
+    return current(db, encoder_id, config, quality)
 
 
-def _all_ids(db: Db) -> list[str]:
+def _all_ids(db: Db, quality: QualityFilter) -> list[str]:
     with store.connect(db) as con:
-        return [r[0] for r in con.execute("SELECT qa_id FROM qa ORDER BY qa_id").fetchall()]
+        rows = con.execute(f"SELECT qa_id FROM qa WHERE {quality.where()} ORDER BY qa_id")
+        return [r[0] for r in rows.fetchall()]
+
+
+def passing(db: Db, qa_ids: Sequence[str], quality: QualityFilter) -> list[str]:
+    """The given QA ids that `quality` lets through, sorted and without repeats."""
+    import pandas as pd
+
+    ids = sorted(set(qa_ids))
+    if quality.include_flagged or not ids:
+        return ids
+    return list(quality.keep(db, pd.DataFrame({"qa_id": ids}))["qa_id"])
 
 
 def _qa_texts(db: Db, qa_ids: list[str]) -> list[str]:
@@ -486,17 +532,24 @@ def refit(
     encoder: encoders.Encoder,
     config: ProjectionConfig | None = None,
     *,
+    quality: QualityFilter | None = None,
     progress: Progress | None = None,
     projectors: dict[str, Projector] | None = None,
 ) -> Layout:
-    """Fit a new layout of every QA pair in the database and make it the one in use.
+    """Fit a new layout of every QA pair in the database that `quality` lets through and make
+    it the one in use for that filter.
 
     The layout in use stays until the new one is stored (one transaction switches them).
     `progress` gets a fraction of 1.0 with what is happening; embedding takes the first 0.8.
     """
-    config = config or ProjectionConfig()
-    ids = _all_ids(db)
+    config, quality = config or ProjectionConfig(), quality or QualityFilter()
+    ids = _all_ids(db, quality)
     if not ids:
+        if _all_ids(db, EVERYTHING):
+            raise UserError(
+                "every QA pair in the database is flagged by the quality checks: include "
+                "flagged QA pairs to map them"
+            )
         raise UserError("no QA pairs in the database yet: elicit answers or upload a CSV first")
     vectors = _embed(db, encoder, ids, progress, 0.8)
     if progress:
@@ -507,7 +560,7 @@ def refit(
     coords, reducer = _fit((projectors or PROJECTORS)[config.method], vectors, config)
     seconds = time.perf_counter() - started
     points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1]})
-    layout = save_fit(db, encoder.id, config, points, seconds, reducer=reducer)
+    layout = save_fit(db, encoder.id, config, points, seconds, reducer=reducer, quality=quality)
     if progress:
         progress(1.0, 1.0, "Map ready")
     return layout
@@ -518,22 +571,26 @@ def ensure(
     encoder: encoders.Encoder,
     config: ProjectionConfig | None = None,
     *,
+    quality: QualityFilter | None = None,
     progress: Progress | None = None,
     projectors: dict[str, Projector] | None = None,
 ) -> Layout:
-    """The layout in use, fitted first when there is none."""
+    """The layout in use for this filter, fitted first when there is none."""
     config = config or ProjectionConfig()
-    layout = current(db, encoder.id, config)
+    layout = current(db, encoder.id, config, quality)
     if layout is None:
-        layout = refit(db, encoder, config, progress=progress, projectors=projectors)
+        layout = refit(
+            db, encoder, config, quality=quality, progress=progress, projectors=projectors
+        )
     return layout
 
 
 def unplaced(db: Db, layout: Layout, where: str = "TRUE", params: Sequence = ()) -> list[str]:
-    """QA ids of the `qa` view (those matching `where`) that the layout has no point for."""
+    """QA ids of the `qa` view (those matching `where`, and the layout's filter) that the
+    layout has no point for."""
     with store.connect(db) as con:
         rows = con.execute(
-            f"SELECT qa_id FROM qa WHERE {where} AND qa_id NOT IN "
+            f"SELECT qa_id FROM qa WHERE {where} AND {layout.quality.where()} AND qa_id NOT IN "
             "(SELECT qa_id FROM projection_points WHERE proj_key = ?) ORDER BY qa_id",
             [*params, layout.proj_key],
         ).fetchall()
@@ -613,19 +670,28 @@ def project(
     qa_ids: Sequence[str],
     config: ProjectionConfig | None = None,
     *,
+    quality: QualityFilter | None = None,
     progress: Progress | None = None,
     projectors: dict[str, Projector] | None = None,
 ):
-    """DataFrame(qa_id, x, y) for these QA pairs: their points on the layout of (encoder,
-    settings). Without a layout one is fitted on every QA pair in the database; QA pairs the
-    layout lacks are placed on it. Only embedding touches the encoder's model.
+    """DataFrame(qa_id, x, y) for those of these QA pairs that `quality` lets through: their
+    points on the layout of (encoder, settings, filter). Without a layout one is fitted on
+    every QA pair in the database that the filter lets through; QA pairs the layout lacks are
+    placed on it. Only embedding touches the encoder's model.
     """
     config = config or ProjectionConfig()
     ids = sorted(set(qa_ids))
     if not ids:
         raise UserError("no QA pairs selected: choose at least one model and one language")
     _qa_texts(db, ids)  # refuses an unknown id before anything is written
-    layout = ensure(db, encoder, config, progress=progress, projectors=projectors)
+    kept = passing(db, ids, quality or QualityFilter())
+    if not kept:
+        raise UserError(
+            f"all {len(ids):,} selected QA pairs are flagged by the quality checks: include "
+            "flagged QA pairs to map them"
+        )
+    ids = kept
+    layout = ensure(db, encoder, config, quality=quality, progress=progress, projectors=projectors)
     points = points_of(db, layout, ids)
     if len(points) < len(ids):
         place(db, encoder, layout, sorted(set(ids) - set(points["qa_id"])), progress=progress)

@@ -2,7 +2,8 @@
 
 A fit of UMAP takes from tens of seconds to minutes, and the page must stay usable meanwhile,
 so `start` runs `projection.refit` in a thread and keeps the job, with its progress, in a
-process-wide registry keyed by (database, layout): every browser session of one app sees the
+process-wide registry keyed by (database, layout; a layout is one per encoder, settings and
+quality filter): every browser session of one app sees the
 same job, and a second click joins it instead of fitting twice. The database stays the record:
 `refit` switches layouts in one transaction only once the new fit is stored, so every reader
 sees the old layout until then and the new one after.
@@ -18,6 +19,7 @@ from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
 from univar.paths import Db, db_path
+from univar.quality.filter import QualityFilter
 
 _JOBS: dict[tuple[str, str], RelayoutJob] = {}
 _LOCK = threading.Lock()
@@ -27,9 +29,17 @@ _log = logging.getLogger(__name__)
 class RelayoutJob:
     """One refit of one layout: a thread, and its progress for pages to read."""
 
-    def __init__(self, db: Db, encoder, config: ProjectionConfig, projectors=None):
+    def __init__(
+        self,
+        db: Db,
+        encoder,
+        config: ProjectionConfig,
+        projectors=None,
+        quality: QualityFilter | None = None,
+    ):
         self.db = str(db_path(db).resolve())
         self.encoder, self.config, self.projectors = encoder, config, projectors
+        self.quality = quality or QualityFilter()
         self.status = "running"  # running | done | failed
         self.fraction, self.message = 0.0, "Starting ..."
         self.error: str | None = None
@@ -55,6 +65,7 @@ class RelayoutJob:
                 self.db,
                 self.encoder,
                 self.config,
+                quality=self.quality,
                 progress=self._progress,
                 projectors=self.projectors,
             )
@@ -67,21 +78,30 @@ class RelayoutJob:
             self.finished_at = time.time()
 
 
-def _key(db: Db, encoder_id: str, config: ProjectionConfig) -> tuple[str, str]:
-    return str(db_path(db).resolve()), projection.layout_key(encoder_id, config)
+def _key(db: Db, encoder_id: str, config: ProjectionConfig, quality) -> tuple[str, str]:
+    return str(db_path(db).resolve()), projection.layout_key(encoder_id, config, quality)
 
 
-def job_for(db: Db, encoder_id: str, config: ProjectionConfig) -> RelayoutJob | None:
+def job_for(
+    db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFilter | None = None
+) -> RelayoutJob | None:
     """The latest re-layout of this layout in this process, running or finished."""
-    return _JOBS.get(_key(db, encoder_id, config))
+    return _JOBS.get(_key(db, encoder_id, config, quality))
 
 
-def start(db: Db, encoder, config: ProjectionConfig, *, projectors=None) -> RelayoutJob:
+def start(
+    db: Db,
+    encoder,
+    config: ProjectionConfig,
+    *,
+    quality: QualityFilter | None = None,
+    projectors=None,
+) -> RelayoutJob:
     """Refit this layout in the background; a refit already running is returned instead."""
-    key = _key(db, encoder.id, config)
+    key = _key(db, encoder.id, config, quality)
     with _LOCK:
         job = _JOBS.get(key)
         if job is None or not job.live:
-            job = _JOBS[key] = RelayoutJob(db, encoder, config, projectors)
+            job = _JOBS[key] = RelayoutJob(db, encoder, config, projectors, quality)
             job._thread.start()
     return job

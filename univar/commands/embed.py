@@ -5,6 +5,23 @@ from __future__ import annotations
 import sys
 import time
 
+from univar.config import field_default
+from univar.quality.filter import QualityFilter
+
+
+def add_quality_argument(parser) -> None:
+    """--include-flagged, for every verb that reads QA pairs for a map or a model."""
+    parser.add_argument(
+        "--include-flagged",
+        action="store_true",
+        default=field_default(QualityFilter, "include_flagged"),
+        help="use QA pairs the quality checks flagged too (default: they are left out)",
+    )
+
+
+def quality_of(args) -> QualityFilter:
+    return QualityFilter(include_flagged=args.include_flagged)
+
 
 def add_arguments(parser) -> None:
     parser.add_argument(
@@ -17,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="let the encoder run its own model code"
     )
+    add_quality_argument(parser)
 
 
 def run(args) -> int:
@@ -32,12 +50,16 @@ def run(args) -> int:
             print(f"\rembedding {done:,}/{total:,} new texts", end="", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    frame, vectors = encoders.embed_qa(
-        args.db, encoder, datasets=args.dataset, batch_size=args.batch_size, progress=progress
+    every = encoders.qa_frame(args.db, args.dataset)
+    frame = quality_of(args).keep(args.db, every)
+    vectors = encoders.embed_texts(
+        list(frame["text"]), encoder, args.db, batch_size=args.batch_size, progress=progress
     )
     print(file=sys.stderr)
+    left = len(every) - len(frame)
     print(
         f"{len(frame):,} QA pairs embedded with {encoder.id} "
         f"({vectors.shape[1] if len(frame) else '-'}-d) in {time.perf_counter() - started:.1f} s"
+        + (f"; {left:,} flagged by the quality checks left out (--include-flagged)" if left else "")
     )
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from univar.analysis import evaluation
+from univar.commands.embed import add_quality_argument, quality_of
 from univar.config import field_default
 from univar.training.splits import SPLITS, Split
 
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, settings: type, split_field: str) -> None:
-    """What `train` and `evaluate` read alike: which QAs, which split, which seed.
+    """What `train` and `evaluate` read alike: which QAs (datasets, quality filter), which
+    split, which seed.
 
     The defaults are those of the `settings` dataclass (TrainConfig or Split), whose split kind
     is its field `split_field`: train holds nothing out unless asked, evaluate always does.
@@ -57,6 +59,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, settings: type, split_fi
     parser.add_argument(
         "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
     )
+    add_quality_argument(parser)
 
 
 def run(args) -> int:
@@ -81,6 +84,7 @@ def run(args) -> int:
         datasets=args.datasets,
         tfidf=not args.no_tfidf,
         methods=tuple(args.method or evaluation.METHODS),
+        quality=quality_of(args),
         progress=progress,
     )
     if args.record:
@@ -93,7 +97,8 @@ def run(args) -> int:
     table = report.table.drop(columns=["encoder_id"])
     print(
         f"\n{report.split.kind} split ({report.split.holdout_fraction:.0%} held out), "
-        f"target {report.target}, k = {report.k}, {table['classes'].iloc[0]} classes; percent"
+        f"target {report.target}, k = {report.k}, {table['classes'].iloc[0]} classes, "
+        f"{report.quality.describe()}; percent"
     )
     print(table.to_string(index=False))
     return 0

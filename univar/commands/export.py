@@ -12,6 +12,7 @@ from pathlib import Path
 
 from univar.analysis import distances
 from univar.analysis.uncertainty import UncertaintyConfig
+from univar.commands.embed import quality_of
 from univar.commands.project import add_map_arguments, map_settings
 from univar.config import field_default
 from univar.errors import UserError
@@ -67,6 +68,7 @@ def run(args) -> int:
 
     fmt = _fmt(args)
     selection, config = map_settings(args)
+    quality = quality_of(args)
     settings = UncertaintyConfig(resamples=args.resamples, permutations=args.permutations)
     encoder = encoders.LazyEncoder(args.encoder)
     out = Path(args.out)
@@ -81,6 +83,7 @@ def run(args) -> int:
             metric=args.distance,
             instrument=args.instrument,
             distance_settings=settings,
+            quality=quality,
         )
         build = report.report_pdf if fmt == "pdf" else report.report_html
         content = build(figures, prov, tables)
@@ -88,10 +91,12 @@ def run(args) -> int:
         out.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     else:
         if args.kind == "map":
-            chart = report.map_chart(args.db, encoder, selection, config, args.color_by)
+            chart = report.map_chart(
+                args.db, encoder, selection, config, args.color_by, quality=quality
+            )
         elif args.kind == "distances":
             chart = report.distance_chart(
-                args.db, encoder, selection, args.by, args.distance, settings
+                args.db, encoder, selection, args.by, args.distance, settings, quality=quality
             )
         else:
             chart = report.profile_chart(args.db, selection, args.instrument)

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "neutralise them)",
     )
     parser.add_argument(
+        "--skip-duplicates",
+        action="store_true",
+        help="leave out rows that repeat an earlier row exactly (the same model, language, "
+        "question, answer, sample and every other cell) and say how many; a repeat that "
+        "differs in any cell is still refused",
+    )
+    parser.add_argument(
         "--translate-with",
         metavar="MODEL",
         help="translate non-English rows without question_en/answer_en to English with this "
@@ -70,7 +77,11 @@ def run(args) -> int:
     v = None
     if args.format in ("csv", "univar-paper"):
         v = importers.validate_files(
-            args.files, layout=args.format, model=args.model, max_bytes=max_bytes
+            args.files,
+            layout=args.format,
+            model=args.model,
+            max_bytes=max_bytes,
+            skip_duplicates=args.skip_duplicates,
         )
         for note in v.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -79,6 +90,11 @@ def run(args) -> int:
             print(f"problem: {problem}", file=sys.stderr)
         if v.confirm and not args.accept_formula_cells and not v.errors:
             print("rerun with --accept-formula-cells to import them as they are", file=sys.stderr)
+        if v.duplicates and not args.skip_duplicates:
+            print(
+                "rerun with --skip-duplicates to leave out rows that repeat another exactly",
+                file=sys.stderr,
+            )
         if v.ok:
             s = v.summary()
             print(
@@ -110,9 +126,11 @@ def run(args) -> int:
             translate=translate,
             max_bytes=max_bytes,
             validation=v,
+            skip_duplicates=args.skip_duplicates,
         )
     except UserError as exc:
         print(f"error: {exc}; nothing was written", file=sys.stderr)
         return 2
-    print(f"imported {result.rows} rows into {result.dataset!r}")
+    dropped = f" ({result.dropped} exact duplicate rows dropped)" if result.dropped else ""
+    print(f"imported {result.rows} rows into {result.dataset!r}{dropped}")
     return 0

@@ -1,10 +1,11 @@
-"""Write the value map's points: one UMAP or PCA layout per encoder and settings, filtered."""
+"""Write the value map's points: one UMAP or PCA layout per encoder, settings and quality filter."""
 
 from __future__ import annotations
 
 import sys
 
 from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
+from univar.commands.embed import add_quality_argument, quality_of
 from univar.config import field_default
 
 
@@ -23,6 +24,7 @@ def add_map_arguments(parser) -> None:
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--language", action="append", help="only this language (repeatable)")
     parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    add_quality_argument(parser)
 
 
 def map_settings(args):
@@ -46,7 +48,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--refit",
         action="store_true",
-        help="fit a new layout of every QA pair first (the filters only choose what is written)",
+        help="fit a new layout of every QA pair the quality filter lets through first (the "
+        "other filters only choose what is written)",
     )
 
 
@@ -55,24 +58,32 @@ def run(args) -> int:
     from univar.analysis import mapdata, projection
 
     selection, config = map_settings(args)
+    quality = quality_of(args)
     encoder = encoders.LazyEncoder(args.encoder)
 
     def progress(done: float, total: float, message: str = "") -> None:
         print(f"\r{message} ({done / max(total, 1):.0%})", end="", file=sys.stderr, flush=True)
 
     if args.refit:
-        projection.refit(args.db, encoder, config, progress=progress)
+        projection.refit(args.db, encoder, config, quality=quality, progress=progress)
         how = "new"
     else:
-        how = "cached" if mapdata.is_cached(args.db, encoder, selection, config) else "computed"
-    points = mapdata.map_points(args.db, encoder, selection, config, progress=progress)
+        cached = mapdata.is_cached(args.db, encoder, selection, config, quality)
+        how = "cached" if cached else "computed"
+    points = mapdata.map_points(
+        args.db, encoder, selection, config, quality=quality, progress=progress
+    )
     print(file=sys.stderr)
-    layout = projection.current(args.db, encoder.id, config)
+    layout = projection.current(args.db, encoder.id, config, quality)
     print(
         f"{how} {config.method.upper()} map: {mapdata.summary(points, encoder.id)} "
         f"({mapdata.layout_note(layout, points)})"
     )
+    left_out = mapdata.left_out(args.db, selection, quality)
+    if left_out:
+        print(f"{left_out} (--include-flagged maps them too)")
     if args.out:
-        points[[*mapdata.MAP_COLUMNS, "x", "y", "placed"]].to_csv(args.out, index=False)
+        columns = [*mapdata.MAP_COLUMNS, "x", "y", "placed", "flags"]
+        points[columns].to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     return 0

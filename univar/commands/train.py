@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from univar.commands.embed import quality_of
     from univar.training import train
 
     cfg = settings.TrainConfig(
@@ -111,6 +112,7 @@ def run(args) -> int:
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,
         checkpoint_every=args.checkpoint_every,
+        quality=quality_of(args),
     )
     train.check_out(args.out, args.resume)  # before any import writes
     if args.value_fulcra:

@@ -67,13 +67,15 @@ def embed_texts(
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
+    write_chunk: int = WRITE_CHUNK,
 ) -> np.ndarray:
     """Vectors for `texts` in order; computes only what the cache lacks and stores it at once.
 
     Missing texts are encoded longest first, in chunks that are whole batches: the batches are
     then the ones a single `encode` call would form (it sorts by length too), so chunking adds
     no padding. Each chunk is written by a background thread while the next one encodes.
-    `progress` counts the texts the cache lacked, without a message.
+    `progress` counts the texts the cache lacked, without a message, once per chunk: a smaller
+    `write_chunk` reports more often (training's first pass, on a slow CPU).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -82,7 +84,7 @@ def embed_texts(
     todo = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in found]
     todo.sort(key=lambda item: -len(item[1]))
     total = len(todo)
-    chunk = max(batch_size, WRITE_CHUNK // batch_size * batch_size)
+    chunk = max(batch_size, write_chunk // batch_size * batch_size)
     if progress:
         progress(0, total)
     pending = None

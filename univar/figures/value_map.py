@@ -41,6 +41,30 @@ IDENTITY_MARKER = {"size": 9, "line": 1.5}
 LANGUAGE_FONT, MODEL_FONT = 17, 12
 LANGUAGE_PAD, MODEL_PAD = 3, 1  # px around a label's text: its annotation's borderpad
 HALO = "-1px -1px 1px #fff, 1px -1px 1px #fff, -1px 1px 1px #fff, 1px 1px 1px #fff"
+FLAGGED_NOTE = "<br><b style='color:#a33'>Flagged</b> {}"  # the flags, escaped, go in the {}
+
+
+def _flag_text(value) -> str:
+    """A point's flags as one line: a 'not_english, echo' string or a list of flags."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return ", ".join(str(v) for v in value)
+
+
+def _with_flags(hover: np.ndarray, points) -> np.ndarray:
+    """The quality flags of each flagged point under its header line in the hover (only a map
+    that includes flagged QA pairs has any)."""
+    if "flags" not in points or not len(hover):
+        return hover
+    flags = [_flag_text(v) for v in points["flags"].tolist()]
+    rows = [i for i, text in enumerate(flags) if text]
+    if rows:
+        notes = np.empty(len(rows), dtype=object)
+        notes[:] = [FLAGGED_NOTE.format(html_text(flags[i])) for i in rows]
+        hover[rows, 1] = hover[rows, 1] + notes
+    return hover
 
 
 def _members(keys: list) -> dict:
@@ -91,7 +115,8 @@ def value_map_figure(
     webgl_threshold: int = WEBGL_THRESHOLD,
     extent: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ):
-    """The value map. `points`: qa_id, x, y, model, language, texts and the colour column.
+    """The value map. `points`: qa_id, x, y, model, language, texts and the colour column;
+    optionally `flags` (a point's quality flags, shown in its hover).
 
     `highlight`: qa_ids of search matches, drawn large and opaque on top of dimmed others.
     `uploaded`: dataset names drawn again on top as outlined diamonds (the user's own data).
@@ -105,6 +130,7 @@ def value_map_figure(
     n = len(points)
     Scatter = go.Scattergl if n > webgl_threshold else go.Scatter
     hover = hover_data(points, hover_chars(n))  # row i: qa_id first, then the hover parts
+    hover = _with_flags(hover, points)
     xs, ys = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
     colors = group_colors(points[color_by].tolist(), color_by)
     keys = [v if v in colors else MISSING for v in points[color_by].tolist()]

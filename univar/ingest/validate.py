@@ -9,6 +9,7 @@ page. Rows are numbered as a spreadsheet shows them: the header is row 1, the fi
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class Validation:
     notes: list[str] = field(default_factory=list)
     source: str = ""
     merged: bool = False  # several files: each message already names its file
+    dropped: int = 0  # exact duplicate rows left out (skip_duplicates)
+    duplicates: int = 0  # rows refused as repeats of an earlier row
 
     @property
     def ok(self) -> bool:
@@ -87,6 +90,11 @@ class Validation:
             "with_value": sum(1 for r in self.rows if r["value_code"]),
         }
 
+
+# the cells beside the duplicate key (model, language, question, answer, sample): an exact
+# duplicate matches in these too; `translator` follows from them and the paper's mt_lang
+OTHER_COLUMNS = ("question_en", "answer_en", "value", "framework", "question_id")
+_OTHER_CELLS = ("question_en", "answer_en", "value_code", "framework", "question_id", "translator")
 
 # one imported row: qa_pairs columns, plus the spreadsheet row number it came from
 ROW_KEYS = tuple(
@@ -190,10 +198,12 @@ def validate_bytes(
     layout: str = "csv",
     model: str | None = None,
     max_bytes: int | None = None,
+    skip_duplicates: bool = False,
 ) -> Validation:
     """Every problem of one file, from its bytes or a seekable binary file, read as a stream.
     layout: 'csv' (generic) or 'univar-paper' (question, answer, lang; the model from `model`,
-    from the file name, or from the `model` argument)."""
+    from the file name, or from the `model` argument). skip_duplicates: a row that repeats an
+    earlier one exactly (`_RowChecker.sample`) is left out and counted, not refused."""
     if layout not in ("csv", "univar-paper"):
         raise UserError(f"unknown CSV layout {layout!r} (use csv or univar-paper)")
     v = Validation(source=name)
@@ -213,7 +223,7 @@ def validate_bytes(
     unknown = cols.pop("_unknown")
     if unknown:
         v.notes.append(f"columns not used, ignored: {_names(unknown)}")
-    checker = _RowChecker(v, table.header, cols, layout, model, fallback_model)
+    checker = _RowChecker(v, table.header, cols, layout, model, fallback_model, skip_duplicates)
     try:
         for rownum, cells in table.rows:
             checker.check(rownum, cells)
@@ -229,12 +239,13 @@ def validate_bytes(
 class _RowChecker:
     """Checks rows one by one; remembers what it saw to find duplicates and number samples."""
 
-    def __init__(self, v: Validation, header, cols, layout, model, fallback_model):
+    def __init__(self, v: Validation, header, cols, layout, model, fallback_model, skip=False):
         self.v, self.width, self.cols, self.layout = v, len(header), cols, layout
-        self.model, self.fallback_model = model, fallback_model
+        self.model, self.fallback_model, self.skip = model, fallback_model, skip
         self.errors, self.confirm = _Problems(), _Problems()
         self.languages: dict[str, str | None] = {}
         self.seen: dict[tuple, int] = {}  # (model, language, question, answer, sample) -> row
+        self.digests: dict[tuple, bytes] = {}  # the same key -> its other cells' (skip only)
         self.keys: dict[tuple, int] = {}  # (model, language, question, sample) -> row
         self.next_sample: dict[tuple, int] = {}
         self.skipped = self.rows_seen = 0
@@ -316,13 +327,33 @@ class _RowChecker:
         return self.languages[code]
 
     def sample(self, rownum: int, row: dict, text: str) -> bool:
-        """Numbers the row's sample; False for a duplicate or a bad number."""
+        """Numbers the row's sample; False for a duplicate or a bad number.
+
+        A duplicate has an earlier row's model, language, question, answer and sample. With
+        `skip` one that also matches in every other cell is exact and left out; one that differs
+        anywhere is still refused, naming both rows: which one is right is the user's call."""
         key = (row["model"], row["language"], row["question"])
-        if (*key, row["answer"], text) in self.seen:
-            first = self.seen[(*key, row["answer"], text)]
-            self.errors.add("duplicate", f"row {rownum} duplicates row {first}")
+        seen_key = (*key, row["answer"], text)
+        digest = _digest(row) if self.skip else b""
+        if seen_key in self.seen:
+            first = self.seen[seen_key]
+            if not self.skip:
+                self.v.duplicates += 1
+                self.errors.add("duplicate", f"row {rownum} duplicates row {first}")
+            elif digest == self.digests[seen_key]:
+                self.v.dropped += 1
+            else:
+                self.v.duplicates += 1
+                self.errors.add(
+                    "differing repeat",
+                    f"row {rownum} repeats row {first} (same model, language, question, answer "
+                    f"and sample) but differs in another cell ({', '.join(OTHER_COLUMNS)}): "
+                    "not an exact duplicate; remove one of them or give them distinct samples",
+                )
             return False
-        self.seen[(*key, row["answer"], text)] = rownum
+        self.seen[seen_key] = rownum
+        if self.skip:
+            self.digests[seen_key] = digest
         if text and not _SAMPLE.fullmatch(text):
             self.errors.add(
                 "sample",
@@ -348,12 +379,27 @@ class _RowChecker:
         v.confirm += self.confirm.messages()
         if self.skipped:
             v.notes.append(f"{self.skipped} rows without an answer skipped (as the paper does)")
+        if v.dropped:
+            v.notes.append(dropped_note(v.dropped))
         untranslated = sum(1 for r in v.rows if r["language"] and needs_translation(r))
         if untranslated:
             v.notes.append(
                 f"{untranslated} non-English rows have no question_en/answer_en: they are "
                 "embedded as they are unless you ask for translation"
             )
+
+
+def _digest(row: dict) -> bytes:
+    """The cells beside the duplicate key, hashed: 16 bytes a row, not a second copy of them."""
+    cells = "\x1f".join(row[c] or "" for c in _OTHER_CELLS)
+    return hashlib.blake2b(cells.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def dropped_note(n: int) -> str:
+    return (
+        f"{n:,} exact duplicate row{'s' if n != 1 else ''} dropped (the same model, language, "
+        "question, answer, sample and every other cell as an earlier row)"
+    )
 
 
 def _lang_message(code: str) -> str:

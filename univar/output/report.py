@@ -200,25 +200,36 @@ class Chart:
     title: str
 
 
-def map_chart(db: Db, encoder, selection, config, color_by: str = "language") -> Chart:
-    """The value map of the Value map page."""
+def map_chart(
+    db: Db, encoder, selection, config, color_by: str = "language", *, quality=None
+) -> Chart:
+    """The value map of the Value map page; `quality` (`quality.filter.QualityFilter`): by
+    default the QA pairs a quality check flagged are left out."""
     from univar.analysis import mapdata
     from univar.figures import value_map
 
-    points = mapdata.map_points(db, encoder, selection, config)
+    points = mapdata.map_points(db, encoder, selection, config, quality=quality)
     data = points.drop(columns=[c for c in mapdata.TEXT_COLUMNS if c in points])
     return Chart(value_map.value_map_figure(points, color_by), data, "Value map")
 
 
 def distance_chart(
-    db: Db, encoder, selection, by: str = "language", metric: str = "cosine", settings=None
+    db: Db,
+    encoder,
+    selection,
+    by: str = "language",
+    metric: str = "cosine",
+    settings=None,
+    *,
+    quality=None,
 ) -> Chart:
     """The clustered distance heatmap between languages, models or identities, with each
     pair's bootstrap interval and permutation p-value (`uncertainty.UncertaintyConfig`
-    settings); its data is the long table, one row per pair."""
+    settings), of the QA pairs `quality` lets through; its data is the long table, one row
+    per pair."""
     from univar.analysis import distances, uncertainty
 
-    frame, vectors = distances.load(db, encoder, selection.datasets)
+    frame, vectors = distances.load(db, encoder, selection.datasets, quality)
     keep = frame.index == frame.index  # all rows, then narrowed by the selection
     if selection.models is not None:
         keep &= frame["model"].isin(selection.models).to_numpy()
@@ -259,15 +270,23 @@ def collect(
     metric="cosine",
     instrument=None,
     distance_settings=None,
+    quality=None,
 ):
     """(figures, provenance, tables) for the report; a chart that cannot be drawn for this
-    selection (no surveys yet, one language only) is listed as not available."""
+    selection (no surveys yet, one language only) is listed as not available. The map and the
+    distances read the QA pairs `quality` lets through (by default: no flagged ones)."""
+    from univar.analysis import mapdata
+    from univar.quality.filter import QualityFilter
+
+    quality = quality or QualityFilter()
     charts, missing = {}, {}
     for name, build in (
-        ("Value map", lambda: map_chart(db, encoder, selection, config, color_by)),
+        ("Value map", lambda: map_chart(db, encoder, selection, config, color_by, quality=quality)),
         (
             "Distances",
-            lambda: distance_chart(db, encoder, selection, by, metric, distance_settings),
+            lambda: distance_chart(
+                db, encoder, selection, by, metric, distance_settings, quality=quality
+            ),
         ),
         ("Value profiles", lambda: profile_chart(db, selection, instrument)),
     ):
@@ -284,7 +303,12 @@ def collect(
         models=sorted(points["model"].unique()),
         languages=sorted(points["language"].unique()),
         projection=dataclasses.asdict(config),
-        extra={"QA pairs": len(points), "distance": f"{metric} between {by}s"}
+        extra={
+            "QA pairs": len(points),
+            "quality filter": quality.describe(),
+            "left out": mapdata.left_out(db, selection, quality) or "none",
+            "distance": f"{metric} between {by}s",
+        }
         | {f"{k}: not available": v for k, v in missing.items()},
     )
     figures = {name: charts[name].fig if name in charts else None for name in SECTIONS}

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from univar.training.sampler import ViewSampler, join_view
 
 CHECKPOINT = "checkpoint.pt"
 CURVE_FILE = "loss_curve.json"
+EMBED_CHUNK = 256  # texts between two progress reports of head mode's first pass (~3-20 s)
 
 
 def _training_frame(cfg, db: Db):
@@ -37,11 +39,13 @@ def _training_frame(cfg, db: Db):
         missing = sorted(set(cfg.datasets) - set(frame["dataset"]))
         if missing:
             raise UserError(f"dataset {missing[0]!r} holds no usable QA pairs")
+    frame = cfg.quality.keep(db, frame)
     split = cfg.held_out()
     if split is not None and len(frame):
         frame = frame[~split.test_mask(frame)].reset_index(drop=True)
     if len(frame) < 4:
-        raise UserError(f"training needs at least 4 QA pairs, found {len(frame)}")
+        passing = "" if cfg.quality.include_flagged else " that pass the quality checks"
+        raise UserError(f"training needs at least 4 QA pairs{passing}, found {len(frame)}")
     return frame
 
 
@@ -50,15 +54,14 @@ def _build(cfg, frame, db: Db, dist, report):
     import torch
 
     texts = list(frame["text"])
+    report(stage="loading encoder", message=f"loading the base encoder {cfg.base}")
     if cfg.mode == "head":
         base = encoders.load_encoder(cfg.base)
+        embedding = _embedding_reporter(report, base.id, len(texts))
         for turn in (0, 1):  # rank 0 fills the embedding cache, the others then read it
             if (dist.rank == 0) == (turn == 0):
                 vecs = encoders.embed_texts(
-                    texts,
-                    base,
-                    db,
-                    progress=lambda d, t, message="": report(stage="embedding", step=d, total=t),
+                    texts, base, db, progress=embedding, write_chunk=EMBED_CHUNK
                 )
             dist.barrier()
         base_vecs = torch.as_tensor(vecs, device=dist.device)
@@ -78,6 +81,55 @@ def _build(cfg, frame, db: Db, dist, report):
         return torch.nn.functional.normalize(model(features)["sentence_embedding"].float(), dim=-1)
 
     return st, forward
+
+
+def _embedding_reporter(report, encoder_id: str, n_texts: int):
+    """embed_texts' progress as training reports: QA pairs done of those the cache lacks."""
+    started = time.perf_counter()
+
+    def embedding(done, total, message=""):
+        if not total:
+            note = f"all {n_texts:,} QA pairs are in the embedding cache of {encoder_id}"
+            report(stage="embedding", step=0, total=0, eta_s=None, message=note)
+            return
+        elapsed = time.perf_counter() - started
+        report(
+            stage="embedding",
+            step=done,
+            total=total,
+            eta_s=elapsed / done * (total - done) if done else None,
+            message=f"embedding {total:,} QA pairs with {encoder_id}",
+        )
+
+    return embedding
+
+
+class _Console:
+    """What a CLI run shows on stderr: a line as each stage starts, a bar while embedding.
+    The training steps draw their own bar (`_loop`)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.stage, self.bar = enabled, None, None
+
+    def __call__(self, info: dict) -> None:
+        if not self.enabled or info["stage"] == "training":
+            return
+        if info["stage"] != self.stage:
+            self.close()
+            self.stage = info["stage"]
+            if info.get("message"):
+                print(info["message"], file=sys.stderr, flush=True)
+        if info["stage"] == "embedding" and info.get("total"):
+            if self.bar is None:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=info["total"], unit="QA", desc="embedding", file=sys.stderr)
+            self.bar.update(info["step"] - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _wrap(module, dist):
@@ -164,12 +216,16 @@ def run(cfg, out: Path, db: Db, dist: Dist, *, resume, progress, should_stop, sh
     import torch
 
     state = {"stage": "loading", "step": 0, "total": 0}
+    console = _Console(show_bar and dist.rank == 0)
 
     def report(**info):
         state.update(info)
-        if progress and dist.rank == 0:
-            progress(dict(state))
+        if dist.rank == 0:
+            console(dict(state))
+            if progress:
+                progress(dict(state))
 
+    report(stage="loading", message="reading the QA pairs")
     frame = _training_frame(cfg, db)
     sampler = ViewSampler(list(frame["identity"]), cfg.lam, cfg.seed)
     per_epoch = sampler.steps_per_epoch(len(frame), cfg.batch_size // 2 * dist.world)
@@ -182,6 +238,7 @@ def run(cfg, out: Path, db: Db, dist: Dist, *, resume, progress, should_stop, sh
     if dist.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     run_id = _record_start(cfg, out, db) if dist.rank == 0 else None
+    console.close()
     try:
         status, seconds, qas = _loop(
             cfg, sampler, forward, steps, dist, total, per_epoch, report, should_stop, show_bar
@@ -190,11 +247,14 @@ def run(cfg, out: Path, db: Db, dist: Dist, *, resume, progress, should_stop, sh
         if run_id:
             _record_end(run_id, "failed", {}, db)
         raise
+    finally:
+        console.close()
     record = _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_epoch)
     record["dim"] = int(
         module.out_features if cfg.mode == "head" else module.get_embedding_dimension()
     )
     if dist.rank == 0 and status == "done":
+        report(stage="saving", eta_s=None, message=f"saving the trained {cfg.mode} to {out}")
         modules.save_weights(cfg.mode, module, out)
         (out / encoders.TRAINED_MARKER).write_text(json.dumps(record, indent=2), encoding="utf-8")
     if run_id:
@@ -291,6 +351,7 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
             "n_qas": len(frame),
             "identities": sampler.labels,
             "held_out": dataclasses.asdict(cfg.held_out()) if cfg.split else None,
+            "quality": cfg.quality.key(),
         },
         "training": {
             "status": status,

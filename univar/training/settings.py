@@ -13,6 +13,7 @@ from univar import encoders
 from univar.config import stable_hash
 from univar.encoders.trained import MODES
 from univar.errors import UserError
+from univar.quality.filter import QualityFilter
 from univar.training.losses import LOSSES
 from univar.training.splits import SPLITS, Split
 
@@ -47,6 +48,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     checkpoint_every: int = 0  # steps; 0: at the end of each epoch
+    quality: QualityFilter = QualityFilter()  # by default flagged QA pairs are left out
 
     def __post_init__(self):
         checks = [

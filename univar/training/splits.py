@@ -15,15 +15,19 @@ from univar import store
 from univar.errors import UserError
 from univar.ids import digest
 from univar.paths import Db
+from univar.quality.filter import QualityFilter
 
 SPLITS = ("random", "question")
 
 
-def dataset_sizes(db: Db = None) -> dict[str, int]:
-    """Usable QA pairs per dataset."""
+def dataset_sizes(db: Db = None, quality: QualityFilter | None = None) -> dict[str, int]:
+    """Usable QA pairs per dataset (with `quality`: those it lets through; a dataset it leaves
+    nothing of is listed with 0)."""
+    keep = quality.where() if quality is not None else "TRUE"
     with store.connect(db) as con:
         rows = con.execute(
-            "SELECT dataset, count(*) FROM qa GROUP BY dataset ORDER BY dataset"
+            f"SELECT dataset, count(*) FILTER (WHERE {keep}) FROM qa GROUP BY dataset "
+            "ORDER BY dataset"
         ).fetchall()
     return {name: int(n) for name, n in rows}
 
