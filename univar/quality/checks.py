@@ -14,6 +14,8 @@ question and answer themselves). The flags, in `FLAGS` order:
 - echo: the answer mostly repeats the question without adding content of its own;
 - degenerate: repetition loops, chat-template or special tokens leaking, role words glued to
   text (Gemma's `mendatangusermodel`), or fragments of scripts foreign to the answer.
+- too_short: the English answer has fewer than three words ("Yes.", "True"): too little to
+  tell its language or much of a view.
 
 Every rule is tuned for precision: a pair flagged wrongly is left out of maps, which biases
 them too, so a rule fires only on what it can see plainly. A text too short to judge passes.
@@ -28,10 +30,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from univar.catalog import registry
 from univar.quality.language import detect
 
 # Bump with every change to the rules below: stored verdicts of other versions are then re-run.
-CHECKER_VERSION = "1"
+CHECKER_VERSION = "2"
 
 FLAGS: tuple[str, ...] = (
     "empty",
@@ -42,6 +45,7 @@ FLAGS: tuple[str, ...] = (
     "refusal",
     "echo",
     "degenerate",
+    "too_short",
 )
 FIELDS = ("question", "answer", "question_en", "answer_en")
 SAME_LANGUAGE = {"zsm": "ind"}  # Malay and Indonesian are one language for these checks
@@ -440,7 +444,30 @@ _TRANSLATE_WORD = re.compile(
 )
 
 
+# The prompt's own "Indonesian:" / "English:" labels left in a reply: the translator continued
+# the prompt instead of translating (or translated only the label)
+_LABEL = re.compile(
+    r"(?m)^\s*[\"“]?(?:in )?(?:"
+    + "|".join(sorted({lang.name.split(" (")[0] for lang in registry.LANGUAGES}))
+    + r")\s*:|\bin english\s*:|\bis not in english\b",
+    re.IGNORECASE,
+)
+# Fewer English words than this say too little to tell their language (short texts fool every
+# identifier) or much of a view: "Yes.", "True", "It's important."
+_MIN_WORDS = 3
+
+
+def _too_short(english: str) -> str | None:
+    words = len(re.findall(r"[^\W\d_]+", english))
+    if 0 < words < _MIN_WORDS:
+        return f"the English answer has {words} word{'s' * (words > 1)}: {_excerpt(english)!r}"
+    return None
+
+
 def _bad_translation(original: str, english: str, field_name: str) -> str | None:
+    label = _LABEL.search(english)
+    if label and not _LABEL.search(original):
+        return f"{field_name} keeps the prompt's language label: {_excerpt(label.group(0))!r}"
     echoed = _PROMPT_ECHO.search(english)
     if echoed and not _PROMPT_ECHO.search(original):
         return f"{field_name} echoes the translation prompt: {_excerpt(echoed.group(0))!r}"
@@ -632,6 +659,9 @@ def check_pair(
         why = _degenerate(answer, language)
         if why:
             reasons["degenerate"] = why
+        why = _too_short(answer if english_row else (answer_en or ""))
+        if why:
+            reasons["too_short"] = why
     flags = tuple(f for f in FLAGS if f in reasons)
     return CheckResult(flags, {f: reasons[f] for f in flags}, langs)
 
