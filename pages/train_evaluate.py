@@ -117,10 +117,11 @@ def job_panel() -> None:
             total = max(snap.get("total") or 1, 1)
             step = min(snap.get("step") or 0, total)
             eta = snap.get("eta_s")
+            doing = plain(snap.get("message") or snap["stage"])  # it names encoders and folders
+            count = f": {step:,} of {total:,}" if snap.get("total") else ""
             st.progress(
                 step / total,
-                text=f"{snap['stage']}: step {step:,} of {total:,}"
-                + (f" · about {eta / 60:.1f} min left" if eta else ""),
+                text=doing + count + (f" · about {eta / 60:.1f} min left" if eta else ""),
             )
             st.button("Stop (keeps a checkpoint to resume)", on_click=job.stop, key="te_stop")
         else:
