@@ -9,7 +9,7 @@ import pytest
 from helpers_demo import copy_db, demo_template
 from streamlit.testing.v1 import AppTest
 
-from univar import store
+from univar import quality, store
 from univar.analysis import mapdata, projection
 from univar.analysis.projection import ProjectionConfig
 from univar.ingest import demo
@@ -137,7 +137,11 @@ def test_an_empty_database_gets_the_shipped_demo(tmp_path_factory, tmp_path, mon
     monkeypatch.setenv("UNIVAR_DB", str(empty))
     calls = umap.calls
     at = run_app()
-    assert qa_points(figure(at)) == 60 and umap.calls == calls  # shipped map, not recomputed
+    passing = store.query_df(
+        f"SELECT count(*) AS n FROM qa WHERE {quality.passing_sql()}", path=empty
+    )["n"][0]
+    assert 0 < passing < 60  # real answers: the refusals among them are left out
+    assert qa_points(figure(at)) == passing and umap.calls == calls  # the shipped map as is
     assert mapdata.options(empty).datasets == ["demo"]
 
 
@@ -237,12 +241,15 @@ def upload_copies(db, model: str, n: int) -> list[dict]:
     import io
 
     from univar.ingest import importers, validate
+    from univar.quality import checks
 
-    rows = store.query_df(
-        "SELECT question, answer FROM qa WHERE model = ? ORDER BY qa_id LIMIT ?",
-        [model, n],
-        path=db,
-    ).to_dict("records")
+    rows = [  # answers the quality checks pass, so every copy is on the map
+        r
+        for r in store.query_df(
+            "SELECT question, answer FROM qa WHERE model = ? ORDER BY qa_id", [model], path=db
+        ).to_dict("records")
+        if not checks.check_pair("eng", r["question"], r["answer"], None, None).flags
+    ][:n]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, ["question", "answer", "model", "language"])
     writer.writeheader()
@@ -347,4 +354,7 @@ def test_a_stored_map_imports_nothing_heavy(tmp_path):
         cwd=Path(APP).parent,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"points": 2514, "heavy": []}
+    import pandas as pd
+
+    shipped = len(pd.read_parquet(Path(APP).parent / "data" / "demo" / "projection.parquet"))
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"points": shipped, "heavy": []}

@@ -414,8 +414,10 @@ def qa_db(tmp_db):
     lines = ["question,answer,model,language,question_en,answer_en"]
     for model in ("alpha", "beta", "gamma"):
         for i in range(12):
-            lines.append(f"Q{i}?,{model} says {i},{model},eng,,")
-            lines.append(f"Q{i} fr ?,{model} dit {i},{model},fra,Q{i}?,{model} says {i}!")
+            lines.append(f"Q{i}?,{model} says {i} things,{model},eng,,")
+            lines.append(
+                f"Q{i} fr ?,{model} dit {i} choses,{model},fra,Q{i}?,{model} says {i} things!"
+            )
     importers.import_validation(validate_bytes("\n".join(lines).encode()), tmp_db, dataset="mine")
     return tmp_db
 

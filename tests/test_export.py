@@ -158,8 +158,10 @@ def qa_db(tmp_db):
     lines = ["question,answer,model,language,question_en,answer_en,value,framework"]
     for model in ("alpha", "beta"):
         for i in range(12):
-            lines.append(f"Q{i}?,{model} says {i},{model},eng,,,SDT,Schwartz")
-            lines.append(f"Q{i} fr ?,{model} dit {i},{model},fra,Q{i}?,{model} says {i}!,,")
+            lines.append(f"Q{i}?,{model} says {i} things,{model},eng,,,SDT,Schwartz")
+            lines.append(
+                f"Q{i} fr ?,{model} dit {i} choses,{model},fra,Q{i}?,{model} says {i} things!,,"
+            )
     v = validate_bytes("\n".join(lines).encode())
     importers.import_validation(v, tmp_db, dataset="mine")
     return tmp_db

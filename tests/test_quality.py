@@ -70,6 +70,7 @@ PLANTED = {
         "Traditions matter to me because they connect the generations of a family.",
     ),
     "empty": ("spa", FAMILY_ES, " \n<end_of_turn> ...", "How important is family to you?", ""),
+    "too_short": ("eng", "Should people always follow the rules?", "Yes.", None, None),
     "bad_translation": (  # a comment about translating instead of a translation
         "spa",
         FAMILY_ES,
@@ -130,6 +131,8 @@ CLEAN = {
 # others. Refusals are the norm for its harmful prompts, and rightly flagged too.
 FULCRA_SAMPLE = 600
 FULCRA_FP_BOUND = 0.01  # measured: 1 of 600 (a real repetition loop); 6 of 1,715 on the file
+# one- and two-word answers ("Women"): left out of maps by definition, a share to keep in view
+FULCRA_SHORT_BOUND = 0.03
 
 
 @pytest.mark.parametrize("flag", list(PLANTED))
@@ -247,9 +250,12 @@ def test_real_english_answers_are_not_flagged():
         language="eng", question_en=None, answer_en=None
     )
     results = quality.check_rows(frame)
-    flagged = [r for r in results if set(r.flags) - {"refusal"}]
+    # too_short is a length rule, not a judgement: counted on its own below
+    flagged = [r for r in results if set(r.flags) - {"refusal", "too_short"}]
     rate = len(flagged) / len(results)
     assert rate <= FULCRA_FP_BOUND, [dict(r.reasons) for r in flagged]
+    short = sum("too_short" in r.flags for r in results)
+    assert short / len(results) <= FULCRA_SHORT_BOUND, short
     refusals = sum("refusal" in r.flags for r in results)
     assert 0 < refusals < len(results) / 2  # declined often, answered more often
 

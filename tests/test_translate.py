@@ -38,14 +38,21 @@ def test_prompt_is_plain_and_greedy():
     assert req.purpose == "translate" and req.messages == (
         (
             "user",
-            "Translate the following text from English to French. Reply with the "
-            "translation only.\n\nIs honesty important?",
+            "Translate this English text into French. Write only the French translation, "
+            "nothing else.\n\nEnglish: Is honesty important?\n\nFrench:",
         ),
     )
     params = dict(req.params)
     assert params["temperature"] == 0.0 and params["max_tokens"] >= 64
     back = translation.request("Est-ce important ?", "fra", "eng", "openai/m", None)
-    assert "from French to English" in back.messages[0][1]
+    assert "French text into English" in back.messages[0][1]
+    strict = translation.request("Est-ce important ?", "fra", "eng", "openai/m", None, strict=True)
+    assert strict.key != back.key and "Do not copy it" in strict.messages[0][1]
+
+
+def test_clean_drops_the_label_a_model_repeats():
+    assert translation.clean('English: "It matters."', "eng") == "It matters."
+    assert translation.clean("Englishness matters.", "eng") == "Englishness matters."
 
 
 def test_cache_key_changes_with_text_direction_and_translator():
@@ -101,7 +108,8 @@ def test_round_trip_fills_english_columns_and_records_the_translator(tmp_db, fs,
     (eng, fra, zho) = got
     q = bank[0].question
     assert eng == ("eng", q, eng[2], q, eng[2], None)  # English is never translated
-    assert fra[1] == f"[French] {q}" and fra[3] == f"[English] [French] {q}"
+    # the question's English is the bank's own text, not a round trip
+    assert fra[1] == f"[French] {q}" and fra[3] == q
     assert fra[2] == f"My answer to '[French] {q}' is: it depends on the situation."
     assert fra[4] == f"[English] {fra[2]}"
     assert zho[1] == f"[Chinese (Simplified)] {q}"
@@ -119,11 +127,11 @@ def test_a_separate_translator_gets_only_translations(tmp_db, fs, bank):
     )
     summary = engine.run(cfg, tmp_db, questions=bank)
     assert summary.failed == 0
-    # 4 questions x 2 languages: out once and back once whatever the samples; answers
-    # are alike across samples here, so each is translated back once
-    assert translator.requests == 4 * 2 * 3
+    # 4 questions x 2 languages: out once whatever the samples; answers are alike across
+    # samples here, so each is translated back once (the questions' English is the bank's)
+    assert translator.requests == 4 * 2 * 2
     assert answers.requests == 4 * 3 * 2
-    assert all("Translate the following" in b["messages"][0]["content"] for b in translator.bodies)
+    assert all("Translate this" in b["messages"][0]["content"] for b in translator.bodies)
     assert not any("Translate" in b["messages"][0]["content"] for b in answers.bodies)
     with store.connect(tmp_db) as con:
         labels = con.execute(

@@ -67,7 +67,7 @@ def embed_texts(
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
-    write_chunk: int = WRITE_CHUNK,
+    write_chunk: int | None = None,
 ) -> np.ndarray:
     """Vectors for `texts` in order; computes only what the cache lacks and stores it at once.
 
@@ -84,7 +84,7 @@ def embed_texts(
     todo = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in found]
     todo.sort(key=lambda item: -len(item[1]))
     total = len(todo)
-    chunk = max(batch_size, write_chunk // batch_size * batch_size)
+    chunk = max(batch_size, (write_chunk or WRITE_CHUNK) // batch_size * batch_size)
     if progress:
         progress(0, total)
     pending = None
