@@ -76,8 +76,12 @@ def quality_section() -> None:
         key="quality_examples",
     )
     if picked is not None:
+        found = quality_examples(db, version, *picked)
+        first = [
+            c for c in ("reason", "question", "answer", "question_en", "answer_en") if c in found
+        ]
         st.dataframe(
-            quality_examples(db, version, *picked),
+            found[first + [c for c in found.columns if c not in first]],
             hide_index=True,
             width="stretch",
             key="quality_examples_table",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from univar import hardware
 from univar.config import field_default
@@ -116,7 +117,9 @@ def run(args) -> int:
     )
     train.check_out(args.out, args.resume)  # before any import writes
     if args.value_fulcra:
-        value_fulcra.load_value_fulcra(args.value_fulcra, args.db)
+        print(f"importing Value FULCRA from {args.value_fulcra}", file=sys.stderr, flush=True)
+        n = value_fulcra.load_value_fulcra(args.value_fulcra, args.db)
+        print(f"{n:,} Value FULCRA QA pairs in the store", file=sys.stderr)
     info = hardware.cuda_info()
     print(f"device: {info['name'] or 'CPU (no CUDA GPU found)'}")
     record = train.train(cfg, args.out, args.db, resume=args.resume, show_bar=True)

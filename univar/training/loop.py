@@ -254,7 +254,7 @@ def run(cfg, out: Path, db: Db, dist: Dist, *, resume, progress, should_stop, sh
         module.out_features if cfg.mode == "head" else module.get_embedding_dimension()
     )
     if dist.rank == 0 and status == "done":
-        report(stage="saving", eta_s=None, message=f"saving the trained {cfg.mode} to {out}")
+        report(stage="saving", step=0, total=0, eta_s=None, message=f"saving the encoder to {out}")
         modules.save_weights(cfg.mode, module, out)
         (out / encoders.TRAINED_MARKER).write_text(json.dumps(record, indent=2), encoding="utf-8")
     if run_id:
@@ -289,7 +289,11 @@ def _loop(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_s
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     every = cfg.checkpoint_every or per_epoch
     bar = tqdm(
-        total=total, initial=steps.start, disable=not show_bar or dist.rank != 0, unit="step"
+        total=total,
+        initial=steps.start,
+        disable=not show_bar or dist.rank != 0,
+        unit="step",
+        desc="training",
     )
     t0, qas, status = time.perf_counter(), 0, "done"
     for step in range(steps.start, total):
@@ -317,6 +321,7 @@ def _loop(cfg, sampler, forward, steps, dist, total, per_epoch, report, should_s
         eta = elapsed / (step + 1 - steps.start) * (total - step - 1)
         report(
             stage="training",
+            message=f"training ({cfg.mode} mode)",
             step=step + 1,
             total=total,
             loss=value,

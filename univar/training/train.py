@@ -146,7 +146,8 @@ class TrainJob:
     def _progress(self, info: dict) -> None:
         with self._lock:
             curve = self._state["curve"]
-            if info.get("loss") is not None:
+            # later stages repeat the last loss: only a step adds a point
+            if info.get("stage") == "training" and info.get("loss") is not None:
                 curve.append({"step": info["step"], "loss": info["loss"]})
             self._state = {**info, "curve": curve}
 
