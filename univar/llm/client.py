@@ -1,11 +1,4 @@
-"""One LLM request, with our own retries, timeout and reply checks.
-
-A request to an OpenAI-compatible server of its own (`openai/<name>` with an api_base: llama.cpp,
-vLLM, a proxy) is sent straight to `{api_base}/chat/completions`, the request litellm's openai
-route makes, over one aiohttp session per event loop (so per run: `run_blocking` closes it).
-litellm's per-call work (provider resolution, logging objects, its cost calculator) took about
-8 ms of CPU a call on 2 cores, most of a loopback request's cost: at concurrency 16 it capped
-the speedup near 8x (bench/bench_elicit.py). Every other model goes through litellm.
+"""One LLM request through litellm, with our own retries, timeout and reply checks.
 
 litellm's and the OpenAI SDK's retries are switched off (`num_retries=0`, `max_retries=0`) so
 that a retry is visible here: it waits with exponential backoff and jitter, honours Retry-After,
@@ -17,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import hashlib
 import json
 import logging
@@ -26,14 +18,11 @@ import random
 import re
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from univar.llm.keys import redact, redact_url, split_url_auth
 
 MAX_REPLY_CHARS = 64 * 1024
-MAX_REPLY_BYTES = 64 * 2**20  # a body read off the wire; the 10 MB test reply fits
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
@@ -48,8 +37,8 @@ class Request:
     params: tuple[tuple[str, float | int], ...]  # temperature, top_p, max_tokens
     sample: int = 0
 
-    @functools.cached_property
-    def key(self) -> str:  # asked for by the cache lookup, the in-flight map and the writer
+    @property
+    def key(self) -> str:
         # Credentials in an api_base change no reply: a rotated token keeps its cache, and no
         # secret goes into a stored hash.
         blob = json.dumps(
@@ -111,10 +100,8 @@ def endpoint_of(model: str, api_base: str | None) -> str:
     return api_base or model.split("/", 1)[0]
 
 
-@functools.cache
 def import_litellm():
-    """litellm, imported on first use (about 4 s) and told never to fetch its price table.
-    Set up once: `setLevel` clears every logger's level cache, each time it is called."""
+    """litellm, imported on first use (about 4 s) and told never to fetch its price table."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -129,8 +116,6 @@ def import_litellm():
 def retry_after_s(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait (Retry-After: seconds or an HTTP date), if any."""
     headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        headers = getattr(exc, "headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
     value = headers.get("retry-after") if headers is not None else None
@@ -147,20 +132,9 @@ def retry_after_s(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class EndpointError(Exception):
-    """A failed direct request: an HTTP error status, a broken connection or an unusable body.
-    `retryable` None: decided by the status, as for litellm's errors."""
-
-    def __init__(self, message: str, *, status_code=None, headers=None, retryable=None):
-        super().__init__(message)
-        self.status_code, self.headers, self.retryable = status_code, headers, retryable
-
-
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | ConnectionError):
         return True
-    if getattr(exc, "retryable", None) is not None:
-        return bool(exc.retryable)
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return status in RETRY_STATUS or status >= 500
@@ -194,14 +168,12 @@ def _cost(litellm, model: str, response, prompt: int | None, completion: int | N
     return float(p + c)
 
 
-@functools.cache
-def _priced(model: str) -> bool:
-    """Whether litellm knows a price for `model`: asked once per model, not once per reply
-    (a local server's model has none, and finding that out costs milliseconds each time)."""
-    return _cost(import_litellm(), model, None, 1, 1) is not None
-
-
-def _check_text(content) -> tuple[str | None, str | None]:
+def _text_of(response) -> tuple[str | None, str | None]:
+    """(text, None) for a usable reply, else (None, reason)."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        return None, "invalid reply: no choices"
+    content = getattr(getattr(choices[0], "message", None), "content", None)
     if not isinstance(content, str):
         return None, f"invalid reply: content is {type(content).__name__}, not text"
     if not content.strip():
@@ -210,116 +182,6 @@ def _check_text(content) -> tuple[str | None, str | None]:
         note = f" [truncated by univar: the reply had {len(content):,} characters]"
         content = content[:MAX_REPLY_CHARS] + note
     return content, None
-
-
-def _text_of(response) -> tuple[str | None, str | None]:
-    """(text, None) for a usable litellm reply, else (None, reason)."""
-    choices = getattr(response, "choices", None)
-    if not choices:
-        return None, "invalid reply: no choices"
-    return _check_text(getattr(getattr(choices[0], "message", None), "content", None))
-
-
-def _text_of_json(data) -> tuple[str | None, str | None]:
-    """The same for a chat completion's JSON, as a direct request reads it."""
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices, list):
-        return None, "invalid reply: no choices"
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    return _check_text(message.get("content") if isinstance(message, dict) else None)
-
-
-def _tokens(usage) -> tuple[int | None, int | None]:
-    if not isinstance(usage, dict):
-        return None, None
-    pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return (pt if isinstance(pt, int) else None), (ct if isinstance(ct, int) else None)
-
-
-# --- the direct transport --------------------------------------------------------------------
-
-_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> session
-sessions_opened = 0  # how many sessions this process opened: one per run (see the tests)
-
-
-def direct_route(model: str, api_base: str | None) -> bool:
-    """Whether a request goes straight to an OpenAI-compatible server rather than through
-    litellm: an `openai/` model at an http(s) api_base without a query (litellm's route for a
-    query, e.g. an api-version, is its own)."""
-    if not api_base or not model.startswith("openai/"):
-        return False
-    parts = urlsplit(api_base)
-    return parts.scheme in ("http", "https") and not parts.query and not parts.fragment
-
-
-def _session():
-    """This event loop's HTTP session: its connections stay open from one request to the next.
-    The endpoints' semaphores cap the requests in flight, so the pool itself is unbounded."""
-    global sessions_opened
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        import aiohttp
-
-        # trust_env: proxies from the environment, as litellm's own aiohttp transport does
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
-        _sessions[loop] = session
-        sessions_opened += 1
-    return session
-
-
-async def close_session() -> None:
-    """Close this event loop's session, if it opened one."""
-    try:
-        session = _sessions.pop(asyncio.get_running_loop(), None)
-    except RuntimeError:
-        return
-    if session is not None:
-        await session.close()
-
-
-def _error_text(status: int, body: bytes) -> str:
-    """What an error reply says: an OpenAI-style {"error": {"message": ...}}, else its start."""
-    text = body[:2000].decode("utf-8", "replace")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return " ".join(text.split())[:200] or f"status {status}"
-    error = data.get("error") if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error
-    return str(message or text)[:300]
-
-
-async def _post_chat(url: str, body: dict, headers: dict, timeout_s: float):
-    """POST one chat completion; its JSON, or EndpointError / TimeoutError."""
-    import aiohttp
-
-    # per read and per connect, as the OpenAI SDK's timeout is; `complete` fences the whole
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
-    try:
-        async with _session().post(url, json=body, headers=headers, timeout=timeout) as resp:
-            data = bytearray()
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                data += chunk
-                if len(data) > MAX_REPLY_BYTES:
-                    raise EndpointError(
-                        f"invalid reply: over {MAX_REPLY_BYTES // 2**20} MB", retryable=False
-                    )
-            status, reply_headers = resp.status, resp.headers
-    except TimeoutError:
-        raise
-    except aiohttp.ClientError as exc:
-        raise EndpointError(
-            f"connection error: {exc or type(exc).__name__}", retryable=True
-        ) from exc
-    if not 200 <= status < 300:
-        raise EndpointError(_error_text(status, data), status_code=status, headers=reply_headers)
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise EndpointError(f"invalid reply: not UTF-8 ({exc})", retryable=True) from None
-    except ValueError as exc:
-        raise EndpointError(f"invalid reply: not JSON ({exc})", retryable=True) from None
 
 
 async def complete(
@@ -332,31 +194,20 @@ async def complete(
     keys: list[str] | None = None,
 ) -> Reply:
     """Send `req`, retrying transient failures; always returns a Reply."""
+    litellm = import_litellm()
     api_base, auth = split_url_auth(req.api_base)
     keys = list(keys or []) + ([api_key] if api_key else []) + list(auth.values())
-    direct = direct_route(req.model, api_base)
-    if direct:
-        url = api_base.rstrip("/") + "/chat/completions"
-        body = dict(req.params) | {
-            "model": req.model.split("/", 1)[1],
-            "messages": req.message_dicts(),
-        }
-        # credentials of the URL replace the bearer key, as litellm's extra_headers do
-        headers = ({"Authorization": f"Bearer {api_key}"} if api_key else {}) | auth
-        priced = _priced(req.model)
-    else:
-        litellm = import_litellm()
-        kwargs = dict(req.params) | {
-            "model": req.model,
-            "messages": req.message_dicts(),
-            "api_base": api_base,
-            "api_key": api_key,
-            "timeout": policy.timeout_s,
-            "num_retries": 0,
-            "max_retries": 0,
-        }
-        if auth:
-            kwargs["extra_headers"] = auth
+    kwargs = dict(req.params) | {
+        "model": req.model,
+        "messages": req.message_dicts(),
+        "api_base": api_base,
+        "api_key": api_key,
+        "timeout": policy.timeout_s,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if auth:
+        kwargs["extra_headers"] = auth
     attempts, error = 0, "not sent"
     while True:
         attempts += 1
@@ -367,10 +218,7 @@ async def complete(
                 # A second fence: a server that trickles bytes can outlast the HTTP
                 # client's read timeout. (asyncio.timeout: no extra task, unlike wait_for.)
                 async with asyncio.timeout(policy.timeout_s + 5):
-                    if direct:
-                        data = await _post_chat(url, body, headers, policy.timeout_s)
-                    else:
-                        response = await litellm.acompletion(**kwargs)
+                    response = await litellm.acompletion(**kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure becomes a reason or a retry
@@ -382,16 +230,10 @@ async def complete(
                 wait = retry_after_s(exc)
             else:
                 latency = (time.perf_counter() - start) * 1000
-                if direct:
-                    text, problem = _text_of_json(data)
-                    pt, ct = _tokens(data.get("usage"))
-                    cost = _cost(import_litellm(), req.model, None, pt, ct) if priced else None
-                else:
-                    text, problem = _text_of(response)
-                    usage = getattr(response, "usage", None)
-                    pt = getattr(usage, "prompt_tokens", None)
-                    ct = getattr(usage, "completion_tokens", None)
-                    cost = None if problem else _cost(litellm, req.model, response, pt, ct)
+                text, problem = _text_of(response)
+                usage = getattr(response, "usage", None)
+                pt = getattr(usage, "prompt_tokens", None)
+                ct = getattr(usage, "completion_tokens", None)
                 if problem:
                     return Reply("error", error=problem, attempts=attempts, latency_ms=latency)
                 return Reply(
@@ -400,7 +242,7 @@ async def complete(
                     prompt_tokens=pt,
                     completion_tokens=ct,
                     latency_ms=latency,
-                    cost=cost,
+                    cost=_cost(litellm, req.model, response, pt, ct),
                     attempts=attempts,
                 )
         if cancel is not None and cancel.is_set():
@@ -412,13 +254,6 @@ async def complete(
     return Reply("error", error=f"{error}{suffix}", attempts=attempts)
 
 
-async def _closing(coro):
-    try:
-        return await coro
-    finally:
-        await close_session()
-
-
 def run_blocking(coro):
     """Run a coroutine to its end and return its result, also from inside a running event loop
     (a notebook's): there it runs on a loop of its own in a worker thread."""
@@ -427,6 +262,6 @@ def run_blocking(coro):
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_closing(coro))
+        return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _closing(coro)).result()
+        return pool.submit(asyncio.run, coro).result()
