@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from univar.analysis import diagnostics
-from univar.commands.embed import add_quality_argument, quality_of
+from univar.commands.embed import add_quality_argument, embedding_progress, quality_of
 from univar.config import field_default
 from univar.training.splits import Split
 
@@ -38,9 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    def progress(name: str, done: int, total: int) -> None:
-        if total and not args.json:
-            print(f"\rembedding with {name}: {done}/{total}", end="", file=sys.stderr)
+    progress = embedding_progress(args.json)
 
     report = diagnostics.diagnose(
         args.encoder,

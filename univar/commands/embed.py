@@ -9,6 +9,17 @@ from univar.config import field_default
 from univar.quality.filter import QualityFilter
 
 
+def embedding_progress(quiet: bool):
+    """A progress callback (encoder name, done, total) for verbs that embed with several
+    encoders: one line on stderr, rewritten in place; nothing when `quiet` (--json)."""
+
+    def progress(name: str, done: int, total: int) -> None:
+        if total and not quiet:
+            print(f"\rembedding with {name}: {done}/{total}", end="", file=sys.stderr)
+
+    return progress
+
+
 def add_quality_argument(parser) -> None:
     """--include-flagged, for every verb that reads QA pairs for a map or a model."""
     parser.add_argument(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from univar.analysis import evaluation
-from univar.commands.embed import add_quality_argument, quality_of
+from univar.commands.embed import add_quality_argument, embedding_progress, quality_of
 from univar.config import field_default
 from univar.training.splits import SPLITS, Split
 
@@ -68,9 +67,7 @@ def run(args) -> int:
     if args.value_fulcra:
         load_value_fulcra(args.value_fulcra, args.db)
 
-    def progress(name: str, done: int, total: int) -> None:
-        if total and not args.json:
-            print(f"\rembedding with {name}: {done}/{total}", end="", file=sys.stderr)
+    progress = embedding_progress(args.json)
 
     report = evaluation.evaluate(
         args.encoder,
