@@ -431,7 +431,11 @@ def test_png_and_pdf_exports_fetch_nothing_a_name_points_at(tmp_db):
         model = f'<span style="background-image:url({url}/x)">m</span><img src={url}/y>'
         value = f'<span style="background-image:url({url}/v)">v</span><img src={url}/w>'
         header = ["question", "answer", "model", "language", "value", "framework"]
-        rows = [[f"Q{i}?", f"A {i}.", (model, "plain")[i % 2], "eng", value, "f"] for i in range(8)]
+        answer = "I think people should look after each other, number {}."
+        rows = [
+            [f"Question {i}?", answer.format(i), (model, "plain")[i % 2], "eng", value, "f"]
+            for i in range(8)
+        ]
         importers.import_validation(validate_bytes(csv(header, *rows)), tmp_db, dataset="mine")
         config = ProjectionConfig(method="pca")
         vmap = report.map_chart(tmp_db, HashEncoder(), Selection(), config, color_by="value").fig
