@@ -67,6 +67,11 @@ def training_form(sizes: dict, info: dict, quality: QualityFilter) -> None:
         value=True,
         key="te_hold_out",
     )
+    try:
+        held_models = model_fold_widgets(datasets, quality)
+    except UserError as exc:  # e.g. a single model: nothing to hold out
+        st.error(plain(exc))
+        return
     where = "the data folder's encoders/" if rules.shared else "out/encoders/"
     out = st.text_input(f"Output folder (empty: a new folder under {where})", key="te_out")
     if not datasets:
@@ -80,7 +85,8 @@ def training_form(sizes: dict, info: dict, quality: QualityFilter) -> None:
             batch_size=int(batch),
             temperature=float(temperature),
             datasets=tuple(datasets),
-            split="question" if hold_out else None,
+            split="model" if held_models else "question" if hold_out else None,
+            **(held_models or {}),
             quality=quality,
         )
     except UserError as exc:
@@ -101,6 +107,33 @@ def training_form(sizes: dict, info: dict, quality: QualityFilter) -> None:
             )
         except UserError as exc:
             st.error(plain(exc))
+
+
+def model_fold_widgets(datasets: list, quality: QualityFilter) -> dict | None:
+    """{folds, fold} when training is to hold out one fold of whole models, else None."""
+    hold = st.checkbox(
+        "Hold out whole models instead (one fold of them), so Evaluate (model split) measures "
+        "models never seen in training",
+        value=False,
+        key="te_hold_models",
+    )
+    if not hold or not datasets:
+        return None
+    models = splits.dataset_models(db, datasets, quality)
+    a, b, c = st.columns([1, 1, 2])
+    n_folds = a.number_input(
+        "Folds of models", 2, max(2, len(models)), train_default("folds"), key="te_train_folds"
+    )
+    fold = b.number_input(
+        "Hold out fold",
+        0,
+        int(n_folds) - 1,
+        min(train_default("fold"), int(n_folds) - 1),
+        key="te_train_fold",
+    )
+    dealt = splits.model_folds(models, int(n_folds), train_default("seed"))
+    c.caption("Held out of training: " + plain(", ".join(dealt[int(fold)])))
+    return {"folds": int(n_folds), "fold": int(fold)}
 
 
 def job_panel() -> None:
@@ -164,9 +197,42 @@ def trained_panel() -> None:
         )
 
 
+def split_widgets() -> dict:
+    """The split of an evaluation, outside its form so a model split's fold widgets appear as
+    soon as it is picked."""
+    a, b, c = st.columns([2, 1, 1])
+    split_default = field_default(splits.Split, "kind")
+    split = a.radio(
+        "Split",
+        # the default first: it is the stricter one, and reads as the one to pick
+        [split_default, *(s for s in splits.SPLITS if s != split_default)],
+        horizontal=True,
+        key="te_split",
+        help="question: test questions never seen in training (stricter); "
+        "random: per-QA, as in the paper; model: unseen models (each fold of models is held "
+        "out of training, and only its identities are told apart)",
+    )
+    if split != "model":
+        return {"split": split}
+    n_folds = b.number_input(
+        "Folds of models", 2, 100, field_default(splits.Split, "folds"), key="te_folds"
+    )
+    fold_default = field_default(splits.Split, "fold")
+    options = [fold_default, *(f for f in range(int(n_folds)) if f != fold_default)]
+    fold = c.selectbox(
+        "Fold",
+        options,
+        format_func=lambda f: "every fold" if f is None else f"fold {f}",
+        key="te_fold",
+        help="A trained encoder that held out one fold is measured on that fold alone.",
+    )
+    return {"split": split, "folds": int(n_folds), "fold": fold}
+
+
 def evaluation_panel(sizes: dict, quality: QualityFilter) -> None:
     runs = [str(p) for p in train.trained_runs(runs_dir, shipped=False)]
     choices = [*encoders.encoder_choices(), *runs]
+    split_args = split_widgets()
     with st.form("te_eval_form"):
         picked = st.multiselect(
             "Encoders",
@@ -176,17 +242,7 @@ def evaluation_panel(sizes: dict, quality: QualityFilter) -> None:
             help="Each trained encoder brings its base along; TF-IDF is always measured.",
         )
         extra = st.text_input("Another encoder (path or name)", key="te_extra")
-        a, b, c, d = st.columns(4)
-        split_default = field_default(splits.Split, "kind")
-        split = a.radio(
-            "Split",
-            # the default first: it is the stricter one, and reads as the one to pick
-            [split_default, *(s for s in splits.SPLITS if s != split_default)],
-            horizontal=True,
-            key="te_split",
-            help="question: test questions never seen in training (stricter); "
-            "random: per-QA, as in the paper",
-        )
+        b, c, d = st.columns(3)
         target = b.selectbox(
             "Predict",
             list(evaluation.TARGETS),
@@ -204,7 +260,7 @@ def evaluation_panel(sizes: dict, quality: QualityFilter) -> None:
                 st.session_state.te_report = evaluation.evaluate(
                     names,
                     db,
-                    split=split,
+                    **split_args,
                     k=int(k),
                     target=target,
                     datasets=datasets or None,
@@ -218,7 +274,17 @@ def evaluation_panel(sizes: dict, quality: QualityFilter) -> None:
         return
     st.dataframe(report.table.drop(columns=["encoder_id"]), hide_index=True, key="te_table")
     st.caption(f"Measured on {report.quality.describe()}.")
-    st.plotly_chart(training_charts.results_figure(report.table), key="te_results")
+    summary = report.table
+    if report.mean is not None:
+        held = "; ".join(f"fold {f}: {', '.join(m)}" for f, m in report.fold_models.items())
+        st.caption(
+            "Per fold of unseen models, percent. Chance: the largest class's share of the test "
+            "rows (chance_uniform: 1 / classes). Held out: " + plain(held)
+        )
+        st.markdown("**Mean over folds**")
+        st.dataframe(report.mean.drop(columns=["encoder_id"]), hide_index=True, key="te_mean")
+        summary = report.mean
+    st.plotly_chart(training_charts.results_figure(summary), key="te_results")
     names = list(dict.fromkeys(report.table["encoder"]))
     left, right = st.columns([3, 1])
     pick = left.selectbox(

@@ -59,6 +59,8 @@ SETTINGS = {
         "split",
         "holdout_fraction",
         "seed",
+        "folds",
+        "fold",
     )
     | defaults(QualityFilter, "include_flagged"),
     "elicit": {
@@ -101,7 +103,7 @@ SETTINGS = {
     },
     "evaluate": {
         name: EVALUATE_SIGNATURE[name].default
-        for name in ("split", "holdout_fraction", "seed", "k", "metric", "target")
+        for name in ("split", "holdout_fraction", "seed", "folds", "fold", "k", "metric", "target")
     }
     | defaults(QualityFilter, "include_flagged"),
     "embed": defaults(QualityFilter, "include_flagged"),
@@ -200,7 +202,13 @@ def test_the_dataclasses_accept_every_choice_and_reject_others():
 
 
 def test_evaluate_and_its_split_agree_on_the_defaults():
-    split = {"split": "kind", "holdout_fraction": "holdout_fraction", "seed": "seed"}
+    split = {
+        "split": "kind",
+        "holdout_fraction": "holdout_fraction",
+        "seed": "seed",
+        "folds": "folds",
+        "fold": "fold",
+    }
     for arg, name in split.items():
         assert EVALUATE_SIGNATURE[arg].default == field_default(Split, name)
 

@@ -2,9 +2,12 @@
 
 Each encoder embeds every QA; a classifier fitted on the training part predicts the held-out
 part's identity (`model$language`, or model or language alone): k-NN (k = 50, Euclidean, as
-in the paper) and a linear probe (logistic regression). Splits: per-QA random (the paper's) or
-question-disjoint (no test question is seen in training; stricter). TF-IDF and each trained
-encoder's base go in the same table as baselines. Figures are percentages.
+in the paper) and a linear probe (logistic regression). Splits: per-QA random (the paper's),
+question-disjoint (no test question is seen in training; stricter), or model (the paper's claim
+that an encoder separates the value systems of LLMs it never saw: each fold of models is held
+out of training, and the classifier tells apart only the held-out identities, fitted on some of
+their questions and tested on the others). TF-IDF and each trained encoder's base go in the
+same table as baselines. Figures are percentages.
 """
 
 from __future__ import annotations
@@ -12,17 +15,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from univar import paths
+from univar import ids, paths
 from univar.encoders import TRAINED_MARKER, embed_texts, load_encoder, qa_frame, resolve_name
 from univar.errors import UserError
 from univar.paths import Db
 from univar.quality.filter import QualityFilter
-from univar.training.splits import Split
+from univar.training.splits import DEFAULT_FOLDS, Split
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class EvalReport:
     k: int
     datasets: list[str] = field(default_factory=list)
     quality: QualityFilter = QualityFilter()
+    mean: object = None  # model split: pandas DataFrame, per (encoder, method) over its folds
+    fold_models: dict[int, list[str]] = field(default_factory=dict)  # model split: held out
 
 
 def trained_dir(name: str) -> Path | None:
@@ -132,9 +137,35 @@ def _honesty(name: str, split: Split, datasets: set[str]) -> str:
     meta = _trained_meta(name)
     if not meta or not datasets & set(meta.get("data", {}).get("datasets", [])):
         return ""
-    if meta["data"].get("held_out") == asdict(split):
+    # read back as a Split: cards written before model splits lack the fold fields
+    if Split.from_dict(meta["data"].get("held_out")) == split:
         return ""
     return "trained on these test rows"
+
+
+SEEN_MODELS = "trained on these models"
+
+
+def _model_honesty(name: str, held_models: Sequence[str], datasets: set[str]) -> str:
+    """'' when a trained encoder saw none of the held-out models, in any dataset: their
+    answers elsewhere still teach it their style."""
+    meta = _trained_meta(name)
+    if not meta:
+        return ""
+    data = meta.get("data", {})
+    if data.get("identities") is None:  # a card that does not say whom it saw
+        return SEEN_MODELS if datasets & set(data.get("datasets", [])) else ""
+    seen = {ids.identity_model(i) for i in data["identities"]}
+    return SEEN_MODELS if seen & set(held_models) else ""
+
+
+def _own_fold(name: str, split: Split) -> int | None:
+    """The fold a trained encoder held out, when it was dealt as `split` deals the models."""
+    meta = _trained_meta(name)
+    held = Split.from_dict((meta or {}).get("data", {}).get("held_out"))
+    if held is None or held.kind != "model" or held.fold is None:
+        return None
+    return held.fold if (held.folds, held.seed) == (split.folds, split.seed) else None
 
 
 def evaluate(
@@ -144,6 +175,8 @@ def evaluate(
     split: str = "question",
     holdout_fraction: float = 0.2,
     seed: int = 0,
+    folds: int = DEFAULT_FOLDS,
+    fold: int | None = None,
     k: int = DEFAULT_K,
     metric: str = DEFAULT_METRIC,
     target: str = DEFAULT_TARGET,
@@ -154,11 +187,16 @@ def evaluate(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EvalReport:
     """One table: every encoder x method on one split of the QA pairs in the store that
-    `quality` lets through (by default those no quality check flagged)."""
+    `quality` lets through (by default those no quality check flagged).
+
+    A model split (`folds`, `fold`; None: every fold) gives a row per fold and, in
+    `report.mean`, the mean over folds; a trained encoder that held out one fold of the same
+    deal is measured on that fold alone unless `fold` names one.
+    """
     import pandas as pd
 
     quality = quality or QualityFilter()
-    the_split = Split(split, holdout_fraction, seed)
+    the_split = Split(split, holdout_fraction, seed, folds, fold)
     if target not in TARGETS:
         raise UserError(f"target must be identity, model or language, got {target!r}")
     if metric not in METRICS:
@@ -174,6 +212,19 @@ def evaluate(
             "no QA pairs to evaluate on"
             + (f" in {list(datasets)}" if datasets else "")
             + ("" if quality.include_flagged else " that pass the quality checks")
+        )
+    if the_split.kind == "model":
+        return _evaluate_models(
+            encoder_list(encoders, tfidf),
+            frame,
+            the_split,
+            target,
+            k,
+            metric,
+            methods,
+            db,
+            quality,
+            progress,
         )
     test = the_split.test_mask(frame)
     y = frame[target].astype(str).to_numpy()
@@ -221,6 +272,116 @@ def evaluate(
     )
 
 
+MEAN_OF = ("acc@1", "acc@5", "acc@10", "f1_weighted", "chance", "chance_uniform", "classes")
+
+
+def _fold_rows(frame, split: Split, target: str, fold_models: list[list[str]], wanted):
+    """Per fold: (rows of its held-out models, True where a row is tested on), checked first so
+    a bad fold fails before any encoder runs."""
+    models = frame["model"].astype(str)
+    out = {}
+    for f in wanted:
+        rows = np.flatnonzero(models.isin(fold_models[f]).to_numpy())
+        test = split.within().test_mask(frame.iloc[rows])
+        y = frame[target].astype(str).to_numpy()[rows]
+        if test.all() or not test.any() or len(set(y[~test])) < 2:
+            raise UserError(
+                f"fold {f} (models {', '.join(fold_models[f])}) leaves no test rows or fewer "
+                f"than 2 {target} classes to tell apart: use fewer folds or another holdout "
+                "fraction"
+            )
+        out[f] = (rows, test)
+    return out
+
+
+def _evaluate_models(names, frame, split, target, k, metric, methods, db, quality, progress):
+    """Every encoder x method x fold of a model split, and the mean over each one's folds."""
+    import pandas as pd
+
+    fold_models = split.fold_models(frame["model"].astype(str))
+    wanted = [split.fold] if split.fold is not None else list(range(split.folds))
+    per_fold = _fold_rows(frame, split, target, fold_models, wanted)
+    y_all = frame[target].astype(str).to_numpy()
+    datasets = set(frame["dataset"])
+    rows, preds = [], []
+    for name in names:
+        own = _own_fold(name, split) if split.fold is None else None
+        its_folds = [own] if own is not None else wanted
+        step = (lambda d, t, message="", n=name: progress(n, d, t)) if progress else None
+        if name != TFIDF:
+            # only the held-out models' rows are ever classified: embed just those
+            needed = np.unique(np.concatenate([per_fold[f][0] for f in its_folds]))
+            x_needed, encoder_id = _vectors(name, frame.iloc[needed], None, db, step)
+            at = np.full(len(frame), -1)
+            at[needed] = np.arange(len(needed))
+        for f in its_folds:
+            fold_rows, test = per_fold[f]
+            if name == TFIDF:
+                x, encoder_id = _vectors(name, frame.iloc[fold_rows], ~test, db, step)
+            else:
+                x = x_needed[at[fold_rows]]
+            y = y_all[fold_rows]
+            _, counts = np.unique(y[test], return_counts=True)
+            note = _model_honesty(name, fold_models[f], datasets)
+            for method in methods:
+                row, pred = score(x, y, ~test, method, k, metric)
+                rows.append(
+                    {
+                        "encoder": name,
+                        "method": method,
+                        "fold": f,
+                        "models": ", ".join(fold_models[f]),
+                        **row,
+                        "chance": round(100 * counts.max() / test.sum(), 2),
+                        "chance_uniform": round(100 / len(set(y)), 2),
+                        "n_train": int((~test).sum()),
+                        "n_test": int(test.sum()),
+                        "classes": len(set(y)),
+                        "encoder_id": encoder_id,
+                        "note": note,
+                    }
+                )
+                preds.append(
+                    pd.DataFrame(
+                        {
+                            "encoder": name,
+                            "method": method,
+                            "fold": f,
+                            "qa_id": frame["qa_id"].to_numpy()[fold_rows][test],
+                            "true": y[test],
+                            "pred": pred,
+                        }
+                    )
+                )
+    table = pd.DataFrame(rows)
+    return EvalReport(
+        table,
+        pd.concat(preds, ignore_index=True),
+        split,
+        target,
+        k,
+        sorted(datasets),
+        quality,
+        mean=fold_means(table),
+        fold_models=dict(enumerate(fold_models)),
+    )
+
+
+def fold_means(table):
+    """One row per (encoder, method): the mean over the folds it was measured on."""
+    import pandas as pd
+
+    out = []
+    for (encoder, method), part in table.groupby(["encoder", "method"], sort=False):
+        row = {"encoder": encoder, "method": method, "folds": len(part)}
+        row |= {col: round(float(part[col].mean()), 2) for col in MEAN_OF if col in part}
+        row |= {"n_train": int(part["n_train"].sum()), "n_test": int(part["n_test"].sum())}
+        notes = [n for n in dict.fromkeys(part["note"]) if n]
+        row |= {"encoder_id": part["encoder_id"].iloc[0], "note": "; ".join(notes)}
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def confusion(report: EvalReport, encoder: str, method: str = "knn"):
     """Counts of (true, predicted) classes for one encoder and method, all classes on both axes."""
     import pandas as pd
@@ -240,17 +401,19 @@ def confusion(report: EvalReport, encoder: str, method: str = "knn"):
 
 
 def to_json(report: EvalReport) -> str:
-    return json.dumps(
-        {
-            "split": asdict(report.split),
-            "target": report.target,
-            "k": report.k,
-            "datasets": report.datasets,
-            "quality": report.quality.key(),
-            "results": report.table.to_dict(orient="records"),
-        },
-        indent=2,
-    )
+    out = {
+        "split": report.split.to_dict(),
+        "target": report.target,
+        "k": report.k,
+        "datasets": report.datasets,
+        "quality": report.quality.key(),
+        "results": report.table.to_dict(orient="records"),
+    }
+    if report.split.kind == "model":
+        out["folds"] = report.split.folds
+        out["fold_models"] = {str(f): models for f, models in report.fold_models.items()}
+        out["mean"] = report.mean.to_dict(orient="records")
+    return json.dumps(out, indent=2)
 
 
 def record_metrics(encoder_dir, report: EvalReport) -> None:

@@ -49,12 +49,31 @@ def add_data_arguments(parser: argparse.ArgumentParser, settings: type, split_fi
         "--split",
         choices=SPLITS,
         default=field_default(settings, split_field),
-        help="random: per identity (the paper's); question: test questions unseen in training",
+        help="random: per identity (the paper's); question: test questions unseen in training; "
+        "model: whole models unseen in training (one fold of them held out)",
     )
     parser.add_argument(
-        "--holdout-fraction", type=float, default=field_default(settings, "holdout_fraction")
+        "--holdout-fraction",
+        type=float,
+        default=field_default(settings, "holdout_fraction"),
+        help="share of the questions held out (model split: of the held-out models' questions, "
+        "those the classifier is tested on)",
     )
     parser.add_argument("--seed", type=int, default=field_default(settings, "seed"))
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=field_default(settings, "folds"),
+        help="model split: deal the models into this many folds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fold",
+        type=int,
+        default=field_default(settings, "fold"),
+        help="model split: hold out the models of this fold, 0 .. folds-1 (default: "
+        + ("every fold in turn" if field_default(settings, "fold") is None else "%(default)s")
+        + ")",
+    )
     parser.add_argument(
         "--value-fulcra", metavar="JSONL", help="first import this Value FULCRA file"
     )
@@ -75,6 +94,8 @@ def run(args) -> int:
         split=args.split,
         holdout_fraction=args.holdout_fraction,
         seed=args.seed,
+        folds=args.folds,
+        fold=args.fold,
         k=args.k,
         metric=args.metric,
         target=args.target,
@@ -92,6 +113,9 @@ def run(args) -> int:
         print(evaluation.to_json(report))
         return 0
     table = report.table.drop(columns=["encoder_id"])
+    if report.split.kind == "model":
+        print_model_split(report)
+        return 0
     print(
         f"\n{report.split.kind} split ({report.split.holdout_fraction:.0%} held out), "
         f"target {report.target}, k = {report.k}, {table['classes'].iloc[0]} classes, "
@@ -99,3 +123,19 @@ def run(args) -> int:
     )
     print(table.to_string(index=False))
     return 0
+
+
+def print_model_split(report) -> None:
+    split = report.split
+    print(
+        f"\nmodel split: {split.folds} folds of the models (seed {split.seed}), each fold's "
+        f"identities told apart from {split.holdout_fraction:.0%} of their questions held out, "
+        f"target {report.target}, k = {report.k}, {report.quality.describe()}; percent; "
+        "chance: the largest class's share of the test rows (uniform: 1 / classes)"
+    )
+    for fold, models in report.fold_models.items():
+        print(f"fold {fold} holds out: {', '.join(models)}")
+    print("\nper fold:")
+    print(report.table.drop(columns=["encoder_id", "models"]).to_string(index=False))
+    print("\nmean over folds:")
+    print(report.mean.drop(columns=["encoder_id"]).to_string(index=False))

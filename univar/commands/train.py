@@ -110,6 +110,8 @@ def run(args) -> int:
         split=args.split,
         holdout_fraction=args.holdout_fraction,
         seed=args.seed,
+        folds=args.folds,
+        fold=args.fold,
         lora_r=args.lora_r,
         lora_alpha=2 * args.lora_r,
         checkpoint_every=args.checkpoint_every,

@@ -355,7 +355,7 @@ def _record(cfg, out, frame, sampler, steps, status, seconds, qas, total, per_ep
             "datasets": sorted(set(frame["dataset"])),
             "n_qas": len(frame),
             "identities": sampler.labels,
-            "held_out": dataclasses.asdict(cfg.held_out()) if cfg.split else None,
+            "held_out": cfg.held_out().to_dict() if cfg.split else None,
             "quality": cfg.quality.key(),
         },
         "training": {

@@ -15,7 +15,7 @@ from univar.encoders.trained import MODES
 from univar.errors import UserError
 from univar.quality.filter import QualityFilter
 from univar.training.losses import LOSSES
-from univar.training.splits import SPLITS, Split
+from univar.training.splits import DEFAULT_FOLDS, SPLITS, Split
 
 DEFAULT_LR = {"full": 3e-5, "lora": 5e-4, "head": 1e-3}
 
@@ -42,9 +42,11 @@ class TrainConfig:
     base: str = encoders.DEFAULT_ENCODER
     max_seq_length: int = 128
     datasets: tuple[str, ...] = ()
-    split: str | None = None  # hold out a split's test part: None | random | question
+    split: str | None = None  # hold out a split's test part: None | random | question | model
     holdout_fraction: float = 0.2
     seed: int = 0
+    folds: int = DEFAULT_FOLDS  # model split: the models are dealt into this many folds
+    fold: int = 0  # model split: every QA of this fold's models is held out
     lora_r: int = 16
     lora_alpha: int = 32
     checkpoint_every: int = 0  # steps; 0: at the end of each epoch
@@ -72,8 +74,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        defaults = (type(self).fold, type(self).folds)
+        if self.split != "model" and (self.fold, self.folds) != defaults:
+            raise UserError("fold and folds apply to the model split only")
         if self.split:
-            self.held_out()  # validates the fraction
+            self.held_out()  # validates the fraction, and a model split's fold
 
     @property
     def n_epochs(self) -> float:
@@ -84,8 +89,14 @@ class TrainConfig:
         return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
 
     def held_out(self) -> Split | None:
+        if self.split == "model":
+            return Split(self.split, self.holdout_fraction, self.seed, self.folds, self.fold)
         return Split(self.split, self.holdout_fraction, self.seed) if self.split else None
 
     def weights_key(self) -> str:
         """Hash of what must match to resume: all but the length of the run."""
-        return stable_hash({**dataclasses.asdict(self), "epochs": None, "steps": None})
+        key = {**dataclasses.asdict(self), "epochs": None, "steps": None}
+        if self.split != "model":
+            # runs from before model splits existed must still resume
+            del key["folds"], key["fold"]
+        return stable_hash(key)
