@@ -42,6 +42,11 @@ def main() -> int:
         action="store_false",
         help="skip the control questions (framework 'control')",
     )
+    ap.add_argument(
+        "--control-questions",
+        default="control",
+        help="which control questions: 'control' (all) or 'control:N' (a category-balanced N)",
+    )
     args = ap.parse_args()
 
     servers = {
@@ -59,7 +64,7 @@ def main() -> int:
         univar, db = [sys.executable, "-m", "univar"], ["--db", args.db]
         steps = [(args.languages, args.questions), ("eng", f"instrument:{PORTRAITS}")]
         if args.controls:
-            steps.append((args.languages, "control"))
+            steps.append((args.languages, args.control_questions))
         for step, (languages, picked) in enumerate(steps):
             if step == 2:  # the survey before the controls: the value map's data comes first
                 subprocess.run([*univar, "survey", *db, *model, "--languages", "eng"], check=False)

@@ -23,6 +23,7 @@ from univar.config import stable_hash
 from univar.errors import UserError
 from univar.paths import DATA_DIR, Db
 from univar.progress import Progress
+from univar.quality.filter import QualityFilter
 
 DEMO_DIR = DATA_DIR / "demo"
 DEMO_DATASET = "demo"
@@ -74,6 +75,10 @@ def export_demo(
             "SELECT dataset, kind, description, provenance FROM datasets "
             "WHERE dataset IN (SELECT DISTINCT dataset FROM qa JOIN chosen USING (qa_id))"
         ).df()
+        default_filter = QualityFilter()
+        passing = con.execute(
+            f"SELECT count(*) FROM chosen WHERE {default_filter.where('chosen.qa_id')}"
+        ).fetchall()[0][0]
         con.register("chosen_models", qa[["model"]].drop_duplicates())
         answers = con.execute(
             f"SELECT {_SURVEY_COLUMNS} FROM survey_responses "
@@ -99,6 +104,12 @@ def export_demo(
         "survey_answers": len(answers),
         "encoder": encoder.id,
         "projection": dataclasses.asdict(config),
+        # what the default map shows: the QA pairs no check flagged, the rest one toggle away
+        "quality": {
+            "default_filter": default_filter.describe(),
+            "passing": int(passing),
+            "flagged": len(qa) - int(passing),
+        },
         "sources": [
             {**row, "provenance": json.loads(row["provenance"]) if row["provenance"] else None}
             for row in sources.to_dict("records")
