@@ -25,6 +25,7 @@ VERBS = {
     "train": "train",
     "evaluate": "evaluate",
     "diagnose": "diagnose",
+    "expression": "expression",
     "import": "import_",
     "survey": "survey",
     "export": "export",

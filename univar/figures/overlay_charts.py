@@ -2,6 +2,8 @@
 
 - `profile_figure`: survey value profiles on the Schwartz circle (a radar in circle order);
 - `share_figure`: share of an identity's QAs per value, on the same circle;
+- `expression_figure`: the share of its answers the value scorer reads as supporting or
+  opposing each value, as diverging bars in circle order;
 - `add_instrument_highlight`: one instrument's QAs ringed over an existing value map.
 """
 
@@ -122,5 +124,75 @@ def add_instrument_highlight(fig, points, name: str):
             hoverinfo="skip",
             meta="instrument",
         )
+    )
+    return fig
+
+
+SUPPORTS_COLOR, OPPOSES_COLOR = "#2e8b57", "#c0392b"
+
+
+def _wrapped(title: str, width: int = 56) -> str:
+    """A long title in lines of about `width` characters, each escaped: in half a page's
+    width Plotly would cut it off."""
+    lines: list[str] = []
+    for word in str(title).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(html_text(line) for line in lines)
+
+
+def expression_figure(frame, *, title: str = "Values its answers express", height: int = 460):
+    """Diverging bars per value, in circle order from the top: the share of answers supporting
+    it to the right, opposing it to the left. `frame`: value, value_name, angle, n,
+    share_supporting, share_opposing, net (univar.analysis.expression.value_expression)."""
+    import plotly.graph_objects as go
+
+    rows = frame.sort_values("angle", kind="stable", na_position="last")
+    names = [html_text(v) for v in rows["value_name"].fillna(rows["value"])]
+    supporting = rows["share_supporting"].astype(float).fillna(0.0).tolist()
+    opposing = rows["share_opposing"].astype(float).fillna(0.0).tolist()
+    n = [int(k) for k in rows["n"]]
+    net = [None if v != v else round(float(v), 4) for v in rows["net"].astype(float)]
+    fig = go.Figure()
+    for name, shares, sign, color in (
+        ("opposes", opposing, -1, OPPOSES_COLOR),
+        ("supports", supporting, 1, SUPPORTS_COLOR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=[sign * v for v in shares],
+                y=names,
+                orientation="h",
+                name=name,
+                marker={"color": color},
+                customdata=[[k, v, s] for k, v, s in zip(n, net, shares, strict=True)],
+                hovertemplate=f"{name} in %{{customdata[2]:.0%}} of %{{customdata[0]}} answers"
+                "<br>net %{customdata[1]:+.2f}<extra>%{y}</extra>",
+            )
+        )
+    # bars left of zero are shares too: the ticks say so without a minus sign
+    widest = max([0.2, *supporting, *opposing])
+    step = 0.1 if widest <= 0.4 else 0.25
+    steps = math.ceil(round(widest / step, 6))
+    top = steps * step
+    ticks = [round(k * step, 4) for k in range(-steps, steps + 1)]
+    fig.update_layout(
+        title=_wrapped(title),
+        height=height,
+        barmode="relative",
+        bargap=0.25,
+        legend={"orientation": "h", "traceorder": "reversed", "y": -0.2, "yanchor": "top"},
+        margin={"l": 110, "r": 40, "t": 80, "b": 80},
+        xaxis={
+            "range": [-top * 1.05, top * 1.05],
+            "tickvals": ticks,
+            "ticktext": [f"{abs(t):.0%}" for t in ticks],
+            "zeroline": True,
+            "zerolinecolor": "#444",
+            "title": {"text": "share of its answers"},
+        },
+        yaxis={"autorange": "reversed"},
     )
     return fig
