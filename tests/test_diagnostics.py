@@ -150,6 +150,20 @@ def test_value_questions_are_cut_to_the_controls_identities_and_count():
     assert frame["question_id"][value].nunique() == 4
 
 
+def test_the_value_questions_picked_are_split_like_any_others():
+    """Many value questions, few controls: the picked value questions must not all fall on one
+    side of the question split (the pick once ordered them by the split's own hash)."""
+    labels = [(m, "eng", f"v{i}") for m in "ab" for i in range(400)]
+    frame = pd.concat(
+        [frame_of(labels), frame_of([(m, "eng", f"c{i}") for m in "ab" for i in range(40)])],
+        ignore_index=True,
+    )
+    frame.loc[len(labels) :, "framework"] = "control"
+    value, _ = diagnostics.identification_rows(frame)
+    test = diagnostics.held_out(frame, Split("question", 0.2, 0))[value]
+    assert 0.05 < test.mean() < 0.5
+
+
 def test_cli_json_and_defaults(diag_db, capsys):
     assert main(["diagnose", "--db", str(diag_db), "--encoder", MINILM, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -154,7 +154,8 @@ def identification_rows(frame, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     value = ~control & np.isin(identity, list(both))
     keys = np.array(_question_keys(frame))
     n_control = len(set(keys[control]))
-    value_keys = sorted(set(keys[value]), key=lambda key: digest(str(seed), key))
+    # salted: ordered by the split's own hash, the first questions would all be held out
+    value_keys = sorted(set(keys[value]), key=lambda key: digest("pick", str(seed), key))
     value &= np.isin(keys, value_keys[:n_control])
     return np.flatnonzero(value), np.flatnonzero(control)
 
