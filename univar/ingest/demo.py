@@ -1,6 +1,7 @@
 """The demo dataset shipped in data/demo/: exported from a database, loaded into an empty one.
 
-Files: qa.parquet (the QA pairs), embeddings.parquet (their vectors under the default encoder),
+Files: qa.parquet (the QA pairs), embeddings.parquet (their vectors under the default encoder,
+and those of the answers that pass the quality checks under the value scorer's base encoder),
 projection.parquet (the default UMAP map, loaded as the layout of its encoder and settings:
 `analysis.projection`), survey.parquet (the models' answers to a portrait
 survey, when they took one; scored again on load) and provenance.json (models, languages, dates
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from univar import __version__, encoders, quality, store
-from univar.analysis import projection
+from univar.analysis import expression, projection
 from univar.analysis.projection import ProjectionConfig
 from univar.catalog import instruments
 from univar.config import stable_hash
@@ -90,9 +91,23 @@ def export_demo(
     else:
         (out / SURVEY_FILE).unlink(missing_ok=True)
     hashes = [encoders.text_hash(t) for t in frame["text"]]
-    pd.DataFrame(
-        {"encoder_id": encoder.id, "text_hash": hashes, "vector": list(vectors)}
-    ).drop_duplicates("text_hash").to_parquet(out / VECTORS_FILE, index=False)
+    shipped = [
+        pd.DataFrame({"encoder_id": encoder.id, "text_hash": hashes, "vector": list(vectors)})
+    ]
+    # the value scorer reads vectors of its own base encoder: shipping those of the answers
+    # that pass the checks lets a fresh clone show value profiles without loading a model
+    base = encoders.LazyEncoder(expression.load_scorer().base_encoder)
+    kept = QualityFilter().keep(db, frame)
+    if base.id != encoder.id and len(kept):
+        texts = list(kept["text"])
+        more = encoders.embed_texts(texts, base, db, progress=progress)
+        hashed = [encoders.text_hash(t) for t in texts]
+        shipped.append(
+            pd.DataFrame({"encoder_id": base.id, "text_hash": hashed, "vector": list(more)})
+        )
+    pd.concat(shipped, ignore_index=True).drop_duplicates(["encoder_id", "text_hash"]).to_parquet(
+        out / VECTORS_FILE, index=False
+    )
     points.to_parquet(out / MAP_FILE, index=False)
     provenance = {
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
