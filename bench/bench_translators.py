@@ -72,8 +72,7 @@ def run_bench(n_questions: int, languages: list[str], db: str, threads: int) -> 
                 per_lang[lang] = {
                     "target_language_ok": sum(detect(t)[0] == lang for t in there) / len(texts),
                     "back_english_ok": sum(detect(t)[0] == "eng" for t in back) / len(texts),
-                    "chrf": sum(chrf(b, t) for b, t in zip(back, texts, strict=True))
-                    / len(texts),
+                    "chrf": sum(chrf(b, t) for b, t in zip(back, texts, strict=True)) / len(texts),
                     "s_per_request": seconds / (2 * len(texts)),
                 }
             mean = {

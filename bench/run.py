@@ -34,6 +34,13 @@ PARTS = {
         {"n": 2000, "figure_points": 100_000},
         {"n": 500, "figure_points": 20_000},
     ),
+    # 1,000,000 QA pairs take about an hour on 2 cores: alone, `bench_scale.py --work DIR`
+    # resumes a run stopped halfway
+    "scale": (
+        "bench_scale",
+        {"sizes": [100_000, 1_000_000], "full_fit_sizes": [100_000]},
+        {"sizes": [100_000], "full_fit_sizes": []},
+    ),
     "startup": ("bench_startup", {"rows": 300}, {"rows": 100}),
     "selection": ("bench_selection", {"repeats": 5}, {"repeats": 3}),
     "import": ("bench_import", {"rows": 20_000, "repeats": 2}, {"rows": 5000, "repeats": 1}),
@@ -151,6 +158,8 @@ def rows_of(name: str, r: dict) -> list[tuple[str, str, str, str]]:
                 )
             )
         return out
+    if name == "scale":
+        return [row for size, part in r.items() if size.isdigit() for row in _scale_rows(part)]
     if name == "startup":
         warm, cold = r["warm"], r["cold"]
         return [
@@ -221,6 +230,61 @@ def rows_of(name: str, r: dict) -> list[tuple[str, str, str, str]]:
             for metric in ("cosine", "energy", "mmd")
         ]
     return []
+
+
+def _scale_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    """Rows of one size of bench_scale: its layout, first view, selection change, quality."""
+    n, fit = r["fill"]["qa_pairs"], r["fit"]
+    first, change = r["view"]["first_view"], r["view"]["remove_one_model"]
+
+    def seconds(v: dict) -> float:
+        return round(v["read_s"] + v["figure_s"] + v["json_s"] + v.get("extent_s", 0), 1)
+
+    rows = [
+        (
+            f"layout of {n:,} QA pairs",
+            f"{fit['refit_total_s']} s",
+            "-",
+            f"UMAP on a sample of {fit['n_sample'] or n:,}: {fit['umap_fit_s']} s, placing the "
+            f"rest {fit['place_s']} s, reading vectors {fit['read_vectors_s']} s; "
+            f"peak {fit['peak_mb']:,} MB",
+        ),
+        (
+            f"first view, {n:,} QA pairs",
+            f"{seconds(first)} s",
+            "-",
+            f"{first['points_sent']:,} points sent, {first['json_mb']} MB of JSON; "
+            f"peak {first['peak_mb']:,} MB",
+        ),
+        (
+            f"remove a model, {n:,} QA pairs",
+            f"{seconds(change)} s",
+            "-",
+            f"{change['points_sent']:,} points sent, {change['json_mb']} MB of JSON",
+        ),
+    ]
+    if "quality" in r:
+        q = r["quality"]
+        rows.append(
+            (
+                f"10-NN kept on the map, {n:,}",
+                f"{q['knn_preservation']:.3f}",
+                "-",
+                f"trustworthiness {q['trustworthiness']:.3f}; {q['subsample']:,} QA pairs",
+            )
+        )
+    if "full" in r:
+        full = r["full"]
+        rows.append(
+            (
+                f"full UMAP fit of {n:,} (low_memory)",
+                f"{full['umap_full_fit_s']} s",
+                "-",
+                f"10-NN kept {full['knn_preservation']:.3f}, trustworthiness "
+                f"{full['trustworthiness']:.3f}; peak {full['peak_mb']:,} MB",
+            )
+        )
+    return rows
 
 
 def machine() -> dict:

@@ -8,7 +8,7 @@ import streamlit as st
 from pages._export import export_buttons, report_buttons
 from pages._shared import current_db, current_encoder, plain
 from pages._shared_start import survey_offer
-from univar.analysis import distances, mapdata, overlays, projection, relayout
+from univar.analysis import distances, expression, mapdata, overlays, projection, relayout
 from univar.analysis.projection import METHODS, METRICS, ProjectionConfig
 from univar.catalog import instruments
 from univar.catalog.registry import BY_CODE, model_label
@@ -30,9 +30,11 @@ def choices(db: str, version: tuple) -> mapdata.Options:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def map_points(db: str, version: tuple, encoder_id: str, selection, config, quality):
-    """The selection's points of the stored layout; None when it must be fitted or extended."""
-    return mapdata.stored_points(db, encoder_id, selection, config, quality)
+def map_view(db: str, version: tuple, encoder_id: str, selection, config, quality):
+    """What the map draws of the selection's points on the stored layout (all of them, or a
+    sample keeping every model$language when there are more than the browser draws well);
+    None when the layout must be fitted or extended."""
+    return mapdata.stored_view(db, encoder_id, selection, config, quality)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -52,6 +54,71 @@ def overlay_choices(db: str, version: tuple) -> tuple[list, list, tuple]:
 def profile_of(db: str, version: tuple, who: str, framework: str):
     """(survey profile, share of QAs per value) of one model$language."""
     return survey.survey_profile(db, [who]), overlays.value_share(db, who, framework)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def unscored(db: str, version: tuple, who: str, quality) -> int:
+    """How many of its answers the value scorer's base encoder has no vector of yet."""
+    return expression.to_embed(db, who, quality=quality)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def expression_of(db: str, version: tuple, who: str, quality):
+    """What the value scorer reads in one model$language's answers (vectors cached)."""
+    return expression.value_expression(db, who, quality=quality)
+
+
+def expression_panel(who: str, quality) -> None:
+    """The scorer's profile of `who`; where answers still need embedding (which loads the
+    encoder), a button does it, with progress, so that opening the page never waits on it."""
+    try:
+        scorer = expression.load_scorer()
+        version = mapdata.db_version(db)
+        pending = unscored(db, version, who, quality)
+    except UserError as exc:
+        st.info(plain(exc))
+        return
+    if pending:
+        st.caption(
+            plain(
+                f"Which values its answers express: {pending:,} of them need a vector of "
+                f"{scorer.base_encoder} first (the value scorer reads those)."
+            )
+        )
+        if not st.button("Score its answers", key="map_expression_score"):
+            return
+        with st.status("Scoring its answers", expanded=True) as box:
+            bar = st.progress(0.0, text=f"Embedding with {scorer.base_encoder} ...")
+            expression.value_expression(
+                db,
+                who,
+                quality=quality,
+                progress=lambda done, total, message="": bar.progress(
+                    done / total if total else 1.0, text=f"Embedding: {done:,} of {total:,}"
+                ),
+            )
+            box.update(label="Scored", state="complete", expanded=False)
+        version = mapdata.db_version(db)
+    frame = expression_of(db, version, who, quality)
+    if not frame["n"].any():
+        st.caption("None of its answers passes the quality checks: nothing to score.")
+        return
+    st.plotly_chart(
+        overlay_charts.expression_figure(
+            frame,
+            title=f"Values its answers express (scorer: {scorer.headline()}, "
+            "Value FULCRA held-out)",
+        ),
+        key="map_value_expression",
+        width="stretch",
+    )
+    st.caption(
+        "The value scorer is trained on English Value FULCRA answers of 5 LLMs, labelled by "
+        "people with the values each answer supports or opposes; its scores are estimates. "
+        "Translated answers are scored on their English. Bars: answers whose likeliest "
+        "reading supports (or opposes) the value; net: mean P(supports) − P(opposes). See "
+        "docs/value-scorer.md."
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -94,13 +161,21 @@ def map_figure(
     framework=None,
     instrument=None,
     extent=None,
+    _view=None,
 ):
     """The figure for one state of the page, built once: a selection rerun at 100,000 points
-    then skips the build. Shared between sessions, so never mutate it."""
+    then skips the build. Shared between sessions, so never mutate it. `_view`: the
+    `mapdata.MapView` the points come from (a sample's figure counts all it stands for)."""
     if color_by == "value" and framework:  # the value of each QA's question in that framework
         _points = overlays.with_values(db, _points, framework)
     fig = value_map.value_map_figure(
-        _points, color_by, highlight=_matches, uploaded=uploaded, extent=extent
+        _points,
+        color_by,
+        highlight=_matches,
+        uploaded=uploaded,
+        extent=extent,
+        total=_view.total if _view else None,
+        centroids=_view.centroids if _view else None,
     )
     if instrument:
         ringed = overlays.instrument_points(db, _points, instrument)
@@ -114,13 +189,15 @@ def build_map(selection, config, quality) -> None:
         "Building the map (embedding new QA pairs, then fitting or placing them)", expanded=True
     ) as box:
         bar = st.progress(0.0, text="Starting ...")
-        mapdata.map_points(
+        mapdata.prepare(
             db,
             encoder,
             selection,
             config,
             quality=quality,
-            progress=lambda done, total, message="": bar.progress(done / total, text=message),
+            progress=lambda done, total, message="": bar.progress(
+                done / total, text=plain(message)
+            ),
         )
         box.update(label="Map ready", state="complete", expanded=False)
 
@@ -223,7 +300,7 @@ quality = QualityFilter(include_flagged=include_flagged)
 
 with st.expander("Projection settings"):
     defaults = ProjectionConfig()
-    a, b, c, d, e = st.columns(5)
+    a, b, c, d, e, f = st.columns(6)
     method = a.radio(
         "Method",
         list(METHODS),
@@ -246,23 +323,37 @@ with st.expander("Projection settings"):
         disabled=method != "umap",
     )
     seed = e.number_input("Seed", 0, 2**31 - 1, defaults.seed, step=1)
+    fit_sample = f.number_input(
+        "UMAP fit sample",
+        100,
+        10**9,
+        defaults.fit_sample,
+        step=10_000,
+        disabled=method != "umap",
+        help="Above this many QA pairs UMAP is fitted on a sample of that many keeping every "
+        "model and language, and the rest are placed by their nearest neighbours: a layout "
+        "of a million QA pairs in minutes rather than hours on a laptop's cores.",
+    )
 
 try:
     selection = mapdata.Selection(tuple(models), tuple(languages), datasets)
-    config = ProjectionConfig(method, n_neighbors, min_dist, metric, int(seed))
-    points = map_points(db, version, encoder.id, selection, config, quality)
-    if points is None:
+    config = ProjectionConfig(
+        method, n_neighbors, min_dist, metric, int(seed), fit_sample=int(fit_sample)
+    )
+    view = map_view(db, version, encoder.id, selection, config, quality)
+    if view is None:
         build_map(selection, config, quality)
         version = mapdata.db_version(db)
-        points = map_points(db, version, encoder.id, selection, config, quality)
-    if points is None:  # a re-layout switched layouts meanwhile: place them on the new one
-        points = mapdata.map_points(db, encoder, selection, config, quality=quality)
+        view = map_view(db, version, encoder.id, selection, config, quality)
+    if view is None:  # a re-layout switched layouts meanwhile: place them on the new one
+        view = mapdata.map_view(db, encoder, selection, config, quality=quality)
 except UserError as exc:
     st.warning(plain(exc))
     st.stop()
+points = view.points  # what the figure draws: a sample keeps every model$language
 
 matches = search(db, version, selection, query, quality) if query.strip() else []
-summary = mapdata.summary(points, encoder.id)
+summary = mapdata.summary(points, encoder.id, view.total)
 found = f" · {len(matches):,} match “{query.strip()}”" if query.strip() else ""
 st.caption(plain(summary + found))
 hidden = left_out(db, version, selection, quality)
@@ -271,7 +362,10 @@ if hidden:
 layout, extent = layout_of(db, version, encoder.id, config, quality)
 note, redo = st.columns([6, 1], vertical_alignment="center")
 note.caption(
-    plain("Every selection shows its points of one layout: " + mapdata.layout_note(layout, points))
+    plain(
+        "Every selection shows its points of one layout: "
+        + mapdata.layout_note(layout, points, view.placed)
+    )
 )
 job = relayout.job_for(db, encoder.id, config, quality)
 if redo.button(
@@ -303,6 +397,7 @@ fig = map_figure(
     framework,
     instrument,
     extent,
+    view,
 )
 event = st.plotly_chart(
     fig,
@@ -335,11 +430,14 @@ else:
     profile_left.plotly_chart(
         overlay_charts.profile_figure(profile), key="map_profile", width="stretch"
     )
-profile_right.plotly_chart(
-    overlay_charts.share_figure(
-        share,
-        title=f"Share of its QAs per value ({share_framework})",
-    ),
-    key="map_value_share",
-    width="stretch",
-)
+with profile_right:
+    expression_panel(who, quality)
+with st.expander("Questions asked per value (the bank's mix, not a finding)"):
+    st.plotly_chart(
+        overlay_charts.share_figure(
+            share,
+            title=f"Share of its QAs per value ({share_framework})",
+        ),
+        key="map_value_share",
+        width="stretch",
+    )

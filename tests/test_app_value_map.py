@@ -358,3 +358,34 @@ def test_a_stored_map_imports_nothing_heavy(tmp_path):
 
     shipped = len(pd.read_parquet(Path(APP).parent / "data" / "demo" / "projection.parquet"))
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"points": shipped, "heavy": []}
+
+
+# --- the value profile: what the answers express, the question mix apart ---------------------
+
+EXPRESSION_TITLE = "Values its answers express (scorer: macro-F1 "
+QUESTION_MIX = "Questions asked per value (the bank's mix, not a finding)"
+
+
+def chart_titles(block) -> list[str]:
+    """The titles of a block's charts, a wrapped one on one line."""
+    return [
+        json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "").replace("<br>", " ")
+        for c in block.get("plotly_chart")
+    ]
+
+
+def test_the_profile_panel_shows_what_its_answers_express_and_the_question_mix_apart(db):
+    at = run_app()
+    (mix,) = [e for e in at.expander if e.label == QUESTION_MIX]
+    assert any(t.startswith("Share of its QAs per value") for t in chart_titles(mix))
+    # the map's vectors are the shipped encoder's: the scorer's base needs its own, on request
+    assert not any(t.startswith(EXPRESSION_TITLE) for t in chart_titles(at))
+    at.button(key="map_expression_score").click().run()
+    assert not at.exception, at.exception
+    (title,) = [t for t in chart_titles(at) if t.startswith(EXPRESSION_TITLE)]
+    assert title.endswith(" majority, Value FULCRA held-out)")
+    assert any("trained on English Value FULCRA answers of 5 LLMs" in c.value for c in at.caption)
+    at.run()  # its vectors are cached now: the chart comes without the button
+    assert not at.exception
+    assert any(t.startswith(EXPRESSION_TITLE) for t in chart_titles(at))
+    assert "map_expression_score" not in [b.key for b in at.button]

@@ -40,6 +40,7 @@ PORTRAITS = 6  # portrait items SmolLM2 answers as open questions, in English an
 PORTRAIT_QAS = 2 * PORTRAITS
 UPLOADED = 4  # further Value FULCRA answers per model, uploaded as a CSV
 DROPPED = "gemini"  # the model the first test removes from the map
+SCORED = "PKU-Alignment/alpaca-7b-reproduced"  # the value scorer's profile is drawn of it
 SMOLLM2 = "openai/smollm2"
 MAP = ".js-plotly-plot .main-svg"
 # the map's labels: annotations placed clear of one another (text traces before that)
@@ -138,9 +139,30 @@ def test_overlays_value_colours_instrument_ring_and_profile(page, demo_db):
     page.locator(".st-key-map_profile .js-plotly-plot").wait_for()
     profile = plot_traces(page, "map_profile")
     assert any(t["type"] == "scatterpolar" and t["n"] == 20 for t in profile)  # 19, closed
+    # the bank's question mix waits in an expander, apart from what the answers express
+    page.get_by_text("Questions asked per value (the bank's mix, not a finding)").click()
+    page.locator(".st-key-map_value_share .js-plotly-plot").wait_for()
     share = plot_traces(page, "map_value_share")
     assert any(t["type"] == "barpolar" for t in share)
     page.screenshot(path=str(SHOTS / "overlays.png"), full_page=True)
+
+    # the value scorer's profile of a Value FULCRA model, under the "Value profile" header
+    choose(page, "Model$language", f"{SCORED}$eng")
+    page.get_by_role("button", name="Score its answers").click()
+    page.locator(".st-key-map_value_expression .js-plotly-plot").wait_for(timeout=300_000)
+    bars = plot_traces(page, "map_value_expression")
+    assert [t["name"] for t in bars] == ["opposes", "supports"]
+    assert all(t["type"] == "bar" and t["n"] == 8 for t in bars)  # the scorer's 8 values
+    assert page.evaluate(
+        """() => {
+          const head = [...document.querySelectorAll('h3')]
+            .find(h => h.textContent.includes('Value profile'));
+          const chart = document.querySelector('.st-key-map_value_expression .js-plotly-plot');
+          return !!head && !!(head.compareDocumentPosition(chart)
+            & Node.DOCUMENT_POSITION_FOLLOWING);
+        }"""
+    )
+    page.screenshot(path=str(SHOTS / "value_expression.png"), full_page=True)
 
 
 def test_compare_heatmap_dendrogram_and_near_far_pairs(page):

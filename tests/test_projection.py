@@ -16,6 +16,7 @@ from univar.analysis import projection
 from univar.analysis.projection import ProjectionConfig
 from univar.errors import UserError
 from univar.paths import layout_dir
+from univar.quality.filter import QualityFilter
 
 PCA = ProjectionConfig(method="pca")
 
@@ -319,13 +320,22 @@ def test_the_cli_writes_filtered_points_of_the_shipped_demo_layout(tmp_path, mon
     assert umap.calls == 0
     assert set(sub["model"]) == {"openai/smollm2"} and set(sub["language"]) == {"eng", "fra"}
     same = sub.merge(everything, on="qa_id", suffixes=("", "_all"))
-    assert len(same) == len(sub) == 536 and len(everything) == 1151  # what passes the checks
+    provenance = json.loads((demo.DEMO_DIR / demo.PROVENANCE_FILE).read_text(encoding="utf-8"))
+    shown = QualityFilter().where()
+    n_sub = store.query_df(
+        "SELECT count(*) AS n FROM qa WHERE model = 'openai/smollm2' "
+        f"AND language IN ('eng', 'fra') AND {shown}",
+        path=db,
+    )["n"][0]
+    n_all = store.query_df(f"SELECT count(*) AS n FROM qa WHERE {shown}", path=db)["n"][0]
+    assert n_all == provenance["quality"]["passing"] > n_sub > 0
+    assert len(same) == len(sub) == n_sub and len(everything) == n_all  # what passes the checks
     assert (same["x"] == same["x_all"]).all() and (same["y"] == same["y_all"]).all()
     assert set(everything["placed"]) == {"False"}
 
     refitted = project("--refit", "--model", "openai/smollm2")
     assert umap.calls == 1 and set(refitted["model"]) == {"openai/smollm2"}
     layout = projection.current(db, encoders.encoder_id(), ProjectionConfig())
-    assert layout.source == "fit" and layout.n_fitted == 1151
+    assert layout.source == "fit" and layout.n_fitted == n_all
     moved = refitted.merge(everything, on="qa_id", suffixes=("", "_old"))
     assert (moved["x"] != moved["x_old"]).any()  # a new layout, written in full

@@ -314,3 +314,4 @@ def test_the_value_map_starts_at_the_projection_defaults(tmp_path_factory, tmp_p
     assert widget("slider", "UMAP neighbours").value == cfg.n_neighbors
     assert widget("slider", "UMAP min. distance").value == cfg.min_dist
     assert widget("number_input", "Seed").value == cfg.seed
+    assert widget("number_input", "UMAP fit sample").value == cfg.fit_sample

@@ -27,6 +27,19 @@ the database already holds, with numpy alone: 16 QA pairs in 0.7 s on the demo, 
 reading the layout's 2,512 vectors; a copy of a demo answer lands 0.17 from its twin (median)
 on a map whose coordinates have a standard deviation of 5.6. It works wherever the database
 goes, and Re-layout fits the new points in for real.
+
+A UMAP layout of more QA pairs than `ProjectionConfig.fit_sample` is fitted on a seeded sample
+of that many that keeps every model$language (`analysis.sampling`), and the rest are placed on
+it by their neighbours in the same fit, in batches (`FIT_PLACED` in `projection_points.placed`:
+the points know whether UMAP fitted them). On 2 shared cores umap-learn fits 20,000 QA pairs
+in 22 s once compiled (the first fit of a process also imports and compiles it: about 2 min)
+and 100,000 in about 5 min, while placing costs 0.55 ms a QA pair against a 20,000 sample: a
+layout of 1,000,000 takes 10 min, 9 of them placing (`bench/bench_scale.py`). The sample costs
+the order of points within a model$language, not the clusters: at 100,000 QA pairs 6% of a
+point's 10 nearest neighbours in embedding space stay among its 10 nearest on the map (29% with
+a full fit), while trustworthiness is the same (0.983 and 0.981) and a point's 10 nearest on
+the map share its language as in embedding space. Where RAPIDS' cuML imports and a CUDA device
+exists, its UMAP fits instead of umap-learn's.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from typing import Protocol
 import numpy as np
 
 from univar import encoders, store
+from univar.analysis import sampling
 from univar.config import check, stable_hash
 from univar.errors import UserError
 from univar.paths import Db, layout_dir
@@ -66,6 +80,9 @@ class ProjectionConfig:
     min_dist: float = 0.1
     metric: str = "cosine"
     seed: int = 42
+    # UMAP fits at most this many QA pairs (a sample keeping every model$language) and places
+    # the rest by their neighbours: bench/bench_scale.py weighs its time against what it keeps
+    fit_sample: int = 20_000
 
     def __post_init__(self):
         check(self.method in METHODS, f"method must be umap or pca, got {self.method!r}")
@@ -77,14 +94,32 @@ class ProjectionConfig:
             self.metric in METRICS,
             f"metric must be cosine, euclidean, manhattan or correlation, got {self.metric!r}",
         )
+        check(self.fit_sample >= 100, f"fit_sample must be at least 100, got {self.fit_sample}")
+
+    def params(self) -> dict:
+        """The settings as a layout's key hashes them and its row stores them. A field added
+        since layouts were first stored counts only where it is off its default, so every
+        layout stored before keeps its key (a layout smaller than `fit_sample` is the same fit
+        whatever it is); a change of such a default must bump ALGORITHM_VERSION."""
+        return _as_before(dataclasses.asdict(self))
 
     def key(self) -> str:
-        return stable_hash(self)
+        return stable_hash(self.params())
+
+
+_LATER = {"fit_sample": ProjectionConfig.fit_sample}  # fields added after layouts existed
+
+
+def _as_before(params: dict) -> dict:
+    """Settings without the later fields that are at their default."""
+    return {k: v for k, v in params.items() if not (k in _LATER and v == _LATER[k])}
 
 
 class Projector(Protocol):
     """Fits a 2-D layout. One may also have `fit(vectors, config) -> (coords, Reducer | None)`:
-    then QA pairs added later are placed with the reducer; without it, by their neighbours."""
+    then QA pairs added later are placed with the reducer; without it, by their neighbours.
+    One whose time grows faster than its input says `fits_a_sample = True`: above
+    `config.fit_sample` QA pairs it is fitted on a sample (`fit_layout`)."""
 
     def fit_transform(self, vectors: np.ndarray, config: ProjectionConfig) -> np.ndarray:
         """(n, d) float32 -> (n, 2) float64."""
@@ -153,8 +188,27 @@ class PCAProjector:
         return self.fit(vectors, config)[0]
 
 
+def umap_engine():
+    """(UMAP class, its name): cuML's where it imports and a CUDA device exists (a GPU fits
+    in seconds what takes 2 cores minutes), else umap-learn's."""
+    try:
+        import cupy
+        from cuml.manifold import UMAP
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return UMAP, "cuml"
+    except Exception:  # not installed, or installed without a usable device or driver
+        pass
+    import umap
+
+    return umap.UMAP, "umap-learn"
+
+
 class UMAPProjector:
-    """umap-learn with the configured neighbours, distance, metric and seed."""
+    """umap-learn (or cuML's UMAP on a GPU) with the configured neighbours, distance, metric
+    and seed. Above `fit_sample` QA pairs it is fitted on a sample (`fit_layout`)."""
+
+    fits_a_sample = True
 
     def fit(self, vectors: np.ndarray, config: ProjectionConfig):
         tiny = _tiny(vectors)
@@ -163,16 +217,17 @@ class UMAPProjector:
         n = len(vectors)
         if n < 8:  # UMAP's spectral start needs more points than this; PCA says the same
             return PCAProjector().fit(vectors, config)
-        import umap
-
-        reducer = umap.UMAP(
-            n_components=2,
-            n_neighbors=min(config.n_neighbors, n - 1),
-            min_dist=config.min_dist,
-            metric=config.metric,
-            random_state=config.seed,
-            n_jobs=1,  # random_state forces one thread anyway; saying so silences a warning
-        )
+        engine, name = umap_engine()
+        options = {
+            "n_components": 2,
+            "n_neighbors": min(config.n_neighbors, n - 1),
+            "min_dist": config.min_dist,
+            "metric": config.metric,
+            "random_state": config.seed,
+        }
+        if name == "umap-learn":  # random_state forces one thread; saying so silences a warning
+            options["n_jobs"] = 1
+        reducer = engine(**options)
         # no reducer kept: a fitted UMAP can only be kept as a pickle (see the module's doc)
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float64), None
 
@@ -195,19 +250,43 @@ def _fit(projector, vectors: np.ndarray, config: ProjectionConfig):
 # --- placing QA pairs added after a fit ----------------------------------------------------------
 
 
-def _distances(queries: np.ndarray, base: np.ndarray, metric: str) -> np.ndarray:
-    """(q, n) distances in the layout's metric, as UMAP measures them."""
-    q, b = np.asarray(queries, dtype=np.float64), np.asarray(base, dtype=np.float64)
+def _prepared(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """Vectors as the metric compares them, float32 where a matrix product compares them (BLAS
+    runs it twice as fast as float64, and ranking neighbours needs no more): unit length for
+    cosine, centred first for correlation."""
+    if metric == "manhattan":
+        return np.asarray(vectors, dtype=np.float64)
+    v = np.asarray(vectors, dtype=np.float32)
+    if metric == "correlation":
+        v = v - v.mean(axis=1, keepdims=True)
     if metric in ("cosine", "correlation"):
-        if metric == "correlation":
-            q, b = q - q.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return np.maximum(1.0 - q @ b.T, 0.0)
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return v
+
+
+def _nearest(queries: np.ndarray, base: np.ndarray, metric: str, k: int, half_sq: np.ndarray):
+    """(positions in `base`, distances) of each query's k nearest, as UMAP measures distance.
+    A matrix product ranks them for every metric but manhattan: the largest q.b (less |b|^2/2
+    for euclidean) are the nearest, so no (q, n) matrix of distances is ever formed."""
+    n = len(base)
+    if metric == "manhattan":
+        scores = -np.abs(queries[:, None, :] - base[None, :, :]).sum(axis=2)
+    else:
+        scores = queries @ base.T
+        if metric == "euclidean":
+            scores -= half_sq
+    nearest = (
+        np.argpartition(scores, n - k, axis=1)[:, n - k :]
+        if k < n
+        else np.tile(np.arange(n), (len(queries), 1))
+    )
+    best = np.take_along_axis(scores, nearest, axis=1).astype(np.float64)
+    if metric == "manhattan":
+        return nearest, -best
     if metric == "euclidean":
-        squared = (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * q @ b.T
-        return np.sqrt(np.maximum(squared, 0.0))
-    return np.abs(q[:, None, :] - b[None, :, :]).sum(axis=2)  # manhattan
+        squared = (queries.astype(np.float64) ** 2).sum(axis=1, keepdims=True) - 2.0 * best
+        return nearest, np.sqrt(np.maximum(squared, 0.0))
+    return nearest, np.maximum(1.0 - best, 0.0)
 
 
 def _memberships(dists: np.ndarray) -> np.ndarray:
@@ -245,27 +324,68 @@ def neighbour_place(
     only what the database holds (vectors and fitted coordinates), so it works for a layout
     whose reducer is not kept here, such as the shipped demo's.
     """
-    vectors = np.asarray(vectors, dtype=np.float64)
     base_coords = np.asarray(base_coords, dtype=np.float64)
     n = len(base_coords)
     if n == 0:
         raise UserError("the layout has no fitted QA pairs left to place new ones by: re-layout")
     k = max(1, min(n_neighbors, n))
+    vectors, base = np.asarray(vectors), _prepared(base_vectors, metric)
+    half_sq = 0.5 * (base * base).sum(axis=1) if metric == "euclidean" else None
     out = np.zeros((len(vectors), 2))
-    # bounds the (chunk, n) distance matrix; manhattan also holds (chunk, n, dim) differences
+    # bounds the (chunk, n) score matrix; manhattan also holds (chunk, n, dim) differences
     cells = n * (np.shape(base_vectors)[1] if metric == "manhattan" else 1)
     chunk = max(1, min(512, 20_000_000 // max(cells, 1)))
     for start in range(0, len(vectors), chunk):
-        dists = _distances(vectors[start : start + chunk], base_vectors, metric)
-        nearest = (
-            np.argpartition(dists, k - 1, axis=1)[:, :k]
-            if k < n
-            else np.tile(np.arange(n), (len(dists), 1))
-        )
-        near = np.take_along_axis(dists, nearest, axis=1)
+        part = vectors[start : start + chunk]  # converted a chunk at a time: bounded memory
+        nearest, near = _nearest(_prepared(part, metric), base, metric, k, half_sq)
         weights = _memberships(near)
         out[start : start + chunk] = np.einsum("ij,ijk->ik", weights, base_coords[nearest])
     return out
+
+
+# --- fitting a large layout on a sample -----------------------------------------------------------
+
+FIT_PLACED = "fit-neighbours"  # `placed` of a QA pair a fit on a sample placed by its neighbours
+SAMPLE_FLOOR = 50  # QA pairs of each model$language a fit's sample keeps at least (all, if fewer)
+PLACE_BATCH = 50_000  # QA pairs placed between two progress reports
+
+
+def fit_layout(
+    projector,
+    vectors: np.ndarray,
+    groups: Sequence[str],
+    config: ProjectionConfig,
+    progress: Progress | None = None,
+):
+    """(coords, reducer or None, the fitted rows or None) of one fit of `vectors`, whose
+    `groups` (each row's model$language) a sample keeps.
+
+    A projector that `fits_a_sample` (UMAP) given more rows than `config.fit_sample` is
+    fitted on a sample of that many, seeded by `config.seed`, keeping every group
+    (`sampling.stratified_rows`); the other rows are placed on it by their neighbours among
+    the sample (`neighbour_place`, in the layout's metric), a batch at a time, and the fitted
+    rows' positions come back. Otherwise every row is fitted (None). `progress` gets this
+    step's share of 1.0.
+    """
+    n = len(vectors)
+    if not getattr(projector, "fits_a_sample", False) or n <= config.fit_sample:
+        return (*_fit(projector, vectors, config), None)
+    rows = sampling.stratified_rows(groups, config.fit_sample, SAMPLE_FLOOR, config.seed)
+    if progress:
+        progress(0.0, 1.0, f"Fitting on a sample of {len(rows):,} of {n:,} (every model$language)")
+    sample = vectors[rows]
+    fitted, reducer = _fit(projector, sample, config)
+    coords = np.empty((n, 2))
+    coords[rows] = fitted
+    rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
+    for start in range(0, len(rest), PLACE_BATCH):
+        if progress:  # the fit is about half the time at 100,000 QA pairs, less above
+            progress(0.5 + 0.5 * start / len(rest), 1.0, f"Placing {start:,} of {len(rest):,}")
+        batch = rest[start : start + PLACE_BATCH]
+        coords[batch] = neighbour_place(
+            vectors[batch], sample, fitted, config.n_neighbors, config.metric
+        )
+    return coords, reducer, rows
 
 
 # --- layouts ---------------------------------------------------------------------------------------
@@ -287,6 +407,7 @@ class Layout:
     reducer: str | None = None
     reducer_sha256: str | None = None
     quality: QualityFilter = QualityFilter()
+    n_sample: int | None = None  # fitted on a sample of this many, the rest placed in the fit
 
 
 def layout_key(
@@ -304,7 +425,7 @@ def _key_parts(encoder_id: str, config: ProjectionConfig, quality: QualityFilter
 
 
 def _params(config: ProjectionConfig, quality: QualityFilter = EVERYTHING) -> dict:
-    params = {**dataclasses.asdict(config), "algorithm": ALGORITHM_VERSION}
+    params = {**config.params(), "algorithm": ALGORITHM_VERSION}
     return params if quality.include_flagged else {**params, "quality": quality.key()}
 
 
@@ -330,13 +451,16 @@ def stored(
     key = layout_key(encoder_id, config, quality)
     rows = con.execute(
         "SELECT l.proj_key, l.source, p.n_points, p.created_at, l.reducer, "
-        "l.reducer_sha256 FROM layouts l JOIN projections p USING (proj_key) "
+        "l.reducer_sha256, (SELECT count(*) FROM projection_points pp WHERE pp.proj_key = "
+        "l.proj_key AND pp.placed = ?) FROM layouts l JOIN projections p USING (proj_key) "
         "WHERE l.layout_key = ?",
-        [key],
+        [FIT_PLACED, key],
     ).fetchall()
     if not rows:
         return None
-    return Layout(key, rows[0][0], encoder_id, config, *rows[0][1:], quality=quality)
+    *row, in_fit = rows[0]
+    n_sample = row[2] - in_fit if in_fit else None
+    return Layout(key, row[0], encoder_id, config, *row[1:], quality=quality, n_sample=n_sample)
 
 
 def _adopt(db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFilter) -> bool:
@@ -354,7 +478,7 @@ def _adopt(db: Db, encoder_id: str, config: ProjectionConfig, quality: QualityFi
             "ORDER BY n_points DESC, created_at DESC, proj_key",
             [encoder_id],
         ).fetchall()
-    found = next((key for key, params in rows if json.loads(params) == want), None)
+    found = next((key for key, params in rows if _as_before(json.loads(params)) == want), None)
     if found is None:
         return False
     with store.transaction(db) as con:  # OR IGNORE: another process may have been first
@@ -424,9 +548,10 @@ def save_fit(
     replace: bool = True,
     quality: QualityFilter | None = None,
 ) -> Layout | None:
-    """Store a fit's points (qa_id, x, y) and make it the layout in use of `quality`'s QA
-    pairs, in one transaction; the previous fit's points go with it. `replace=False`: only
-    where there is no layout yet (None when there was one)."""
+    """Store a fit's points (qa_id, x, y and optionally placed: FIT_PLACED for those a fit on
+    a sample placed) and make it the layout in use of `quality`'s QA pairs, in one
+    transaction; the previous fit's points go with it. `replace=False`: only where there is
+    no layout yet (None when there was one)."""
     quality = quality or QualityFilter()
     key = layout_key(encoder_id, config, quality)
     proj_key = uuid.uuid4().hex[:24]
@@ -447,10 +572,12 @@ def save_fit(
                 "VALUES (?, ?, ?, ?, ?)",
                 [proj_key, encoder_id, json.dumps(_params(config, quality)), len(points), seconds],
             )
-            con.register("new_points", points[["qa_id", "x", "y"]].assign(proj_key=proj_key))
+            placed = points["placed"] if "placed" in points else None
+            new_points = points[["qa_id", "x", "y"]].assign(proj_key=proj_key, placed=placed)
+            con.register("new_points", new_points.astype({"placed": "string"}))
             con.execute(
-                "INSERT INTO projection_points (proj_key, qa_id, x, y) "
-                "SELECT proj_key, qa_id, x, y FROM new_points"
+                "INSERT INTO projection_points (proj_key, qa_id, x, y, placed) "
+                "SELECT proj_key, qa_id, x, y, placed FROM new_points"
             )
             con.execute(
                 "INSERT OR REPLACE INTO layouts (layout_key, encoder_id, params, proj_key, "
@@ -480,9 +607,16 @@ def save_fit(
 
 
 def _all_ids(db: Db, quality: QualityFilter) -> list[str]:
+    return _all_rows(db, quality)[0]
+
+
+def _all_rows(db: Db, quality: QualityFilter) -> tuple[list[str], list[str]]:
+    """(qa ids, their model$language) of every QA pair the filter lets through, by qa_id."""
     with store.connect(db) as con:
-        rows = con.execute(f"SELECT qa_id FROM qa WHERE {quality.where()} ORDER BY qa_id")
-        return [r[0] for r in rows.fetchall()]
+        table = con.sql(
+            f"SELECT qa_id, identity FROM qa WHERE {quality.where()} ORDER BY qa_id"
+        ).to_arrow_table()
+    return table.column("qa_id").to_pylist(), table.column("identity").to_pylist()
 
 
 def passing(db: Db, qa_ids: Sequence[str], quality: QualityFilter) -> list[str]:
@@ -543,7 +677,7 @@ def refit(
     `progress` gets a fraction of 1.0 with what is happening; embedding takes the first 0.8.
     """
     config, quality = config or ProjectionConfig(), quality or QualityFilter()
-    ids = _all_ids(db, quality)
+    ids, identities = _all_rows(db, quality)
     if not ids:
         if _all_ids(db, EVERYTHING):
             raise UserError(
@@ -556,10 +690,20 @@ def refit(
         progress(0.8, 1.0, f"Projecting {len(ids):,} points with {config.method.upper()}")
     import pandas as pd
 
+    def fit_progress(done: float, total: float, message: str = "") -> None:
+        if progress:
+            progress(0.8 + 0.2 * done / max(total, 1e-12), 1.0, message)
+
     started = time.perf_counter()
-    coords, reducer = _fit((projectors or PROJECTORS)[config.method], vectors, config)
+    projector = (projectors or PROJECTORS)[config.method]
+    coords, reducer, fitted = fit_layout(projector, vectors, identities, config, fit_progress)
     seconds = time.perf_counter() - started
-    points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1]})
+    del vectors  # a million of them are 1.5 GB: not held while the points are written
+    placed = np.full(len(ids), None, dtype=object)
+    if fitted is not None:
+        placed[:] = FIT_PLACED
+        placed[fitted] = None
+    points = pd.DataFrame({"qa_id": ids, "x": coords[:, 0], "y": coords[:, 1], "placed": placed})
     layout = save_fit(db, encoder.id, config, points, seconds, reducer=reducer, quality=quality)
     if progress:
         progress(1.0, 1.0, "Map ready")
@@ -648,12 +792,19 @@ def place(
     return how
 
 
+def placed_later(column: str = "placed") -> str:
+    """An SQL predicate on projection_points.placed: put on the layout after its fit (not in
+    it, as the rest of a fit on a sample is)."""
+    return f"coalesce({column} <> '{FIT_PLACED}', FALSE)"
+
+
 def points_of(db: Db, layout: Layout, qa_ids: Sequence[str] | None = None):
-    """DataFrame(qa_id, x, y, placed) of the layout (of these QA ids), in qa_id order."""
+    """DataFrame(qa_id, x, y, placed: put on the layout after its fit) of the layout (of these
+    QA ids), in qa_id order."""
     import pandas as pd
 
     sql = (
-        "SELECT qa_id, x, y, placed IS NOT NULL AS placed FROM projection_points WHERE proj_key = ?"
+        f"SELECT qa_id, x, y, {placed_later()} AS placed FROM projection_points WHERE proj_key = ?"
     )
     with store.connect(db) as con:
         if qa_ids is None:

@@ -21,6 +21,13 @@ def add_map_arguments(parser) -> None:
     parser.add_argument("--min-dist", type=float, default=default("min_dist"))
     parser.add_argument("--metric", choices=METRICS, default=default("metric"))
     parser.add_argument("--seed", type=int, default=default("seed"))
+    parser.add_argument(
+        "--fit-sample",
+        type=int,
+        default=default("fit_sample"),
+        help="above this many QA pairs UMAP is fitted on a sample of that many keeping every "
+        "model$language, the rest placed by their neighbours (default: %(default)s)",
+    )
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--language", action="append", help="only this language (repeatable)")
     parser.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
@@ -31,7 +38,14 @@ def map_settings(args):
     """(Selection, ProjectionConfig) from the arguments of add_map_arguments."""
     from univar.analysis import mapdata
 
-    config = ProjectionConfig(args.method, args.n_neighbors, args.min_dist, args.metric, args.seed)
+    config = ProjectionConfig(
+        args.method,
+        args.n_neighbors,
+        args.min_dist,
+        args.metric,
+        args.seed,
+        fit_sample=args.fit_sample,
+    )
     selection = mapdata.Selection(
         models=tuple(args.model) if args.model else None,
         languages=tuple(args.language) if args.language else None,

@@ -5,6 +5,9 @@ language's centroid and a smaller one at each model$language centroid, joined to
 centroid by a line and labelled with the model's name. Labels are annotations placed by
 `figures.labels` clear of one another and of every centroid marker, for the fixed axis ranges
 and the range of plot sizes set here, so the app and a PNG export draw them alike.
+
+A map of a sample (`analysis.mapdata.MapView`) draws the sample's points but the centroids,
+labels and legend counts of every point it stands for, and says so above the plot.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ LANGUAGE_FONT, MODEL_FONT = 17, 12
 LANGUAGE_PAD, MODEL_PAD = 3, 1  # px around a label's text: its annotation's borderpad
 HALO = "-1px -1px 1px #fff, 1px -1px 1px #fff, -1px 1px 1px #fff, 1px 1px 1px #fff"
 FLAGGED_NOTE = "<br><b style='color:#a33'>Flagged</b> {}"  # the flags, escaped, go in the {}
+SAMPLE_NOTE = (
+    "showing {shown:,} of {total:,} QA pairs (a sample keeping every model$language); "
+    "select fewer to see all"
+)
+NOTE_SPACE = 22  # px above the plot area for SAMPLE_NOTE (the labels are placed for the rest)
 
 
 def _flag_text(value) -> str:
@@ -86,16 +94,17 @@ def centroids(points):
     return lang.reset_index(), ident.reset_index()
 
 
-def canvas(xs, ys, height: int) -> placer.Canvas:
+def canvas(xs, ys, height: int, top: int = MARGIN) -> placer.Canvas:
     """The axis ranges the figure fixes (the points with PAD around them) and the pixel sizes
-    its plot area may be drawn at: what the label placer needs to turn pixels into data."""
+    its plot area may be drawn at (`top`: its margin above): what the label placer needs to
+    turn pixels into data."""
     ranges = []
     for values in (xs, ys):
         lo, hi = (float(np.min(values)), float(np.max(values))) if len(values) else (0.0, 1.0)
         pad = (hi - lo) * PAD if hi > lo else 1.0  # one point: a unit either side
         ranges.append((lo - pad, hi + pad))
-    plot_height = float(height - 2 * MARGIN)
-    heights = (plot_height, float(max(height, EXPORT_HEIGHT) - 2 * MARGIN))
+    plot_height = float(height - MARGIN - top)
+    heights = (plot_height, float(max(height, EXPORT_HEIGHT) - MARGIN - top))
     return placer.Canvas(ranges[0], ranges[1], PLOT_WIDTHS, heights)
 
 
@@ -114,6 +123,8 @@ def value_map_figure(
     height: int = 720,
     webgl_threshold: int = WEBGL_THRESHOLD,
     extent: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    total: int | None = None,
+    centroids: tuple | None = None,
 ):
     """The value map. `points`: qa_id, x, y, model, language, texts and the colour column;
     optionally `flags` (a point's quality flags, shown in its hover).
@@ -122,6 +133,10 @@ def value_map_figure(
     `uploaded`: dataset names drawn again on top as outlined diamonds (the user's own data).
     `extent`: ((x min, x max), (y min, y max)) to frame instead of the points' own, such as
     the whole layout's: then the points of every selection keep their place on screen.
+    `total`: how many QA pairs `points` are a sample of, and `centroids` the (language,
+    model$language) centroids of them all (`analysis.mapdata.MapView`): the note above the
+    plot says so, centroids and labels are theirs, and the legend counts all of them where
+    the centroids tell (colour by language or model), else none.
     """
     import plotly.graph_objects as go
 
@@ -137,6 +152,12 @@ def value_map_figure(
     members = _members(keys)
     matched = set(highlight or ())
     dim = bool(matched)
+    sampled = total is not None and total > n
+    counts = (
+        centroids[1].groupby(color_by)["n"].sum().to_dict()
+        if sampled and centroids is not None and color_by in ("language", "model")
+        else None
+    )
     size = 7 if n < 500 else 5 if n < 2000 else 4 if n < 20000 else 3
     opacity = (0.12 if dim else 0.45) if n < 5000 else (0.08 if dim else 0.3)
 
@@ -164,12 +185,13 @@ def value_map_figure(
         )
         # The legend entry: a solid swatch (the faint points would give a faint one);
         # clicking it shows or hides the whole group.
+        count = len(idx) if not sampled else counts.get(key) if counts else None
         traces.append(
             go.Scatter(
                 x=[None],
                 y=[None],
                 mode="markers",
-                name=f"{label} ({len(idx):,})",
+                name=f"{label} ({count:,})" if count is not None else label,
                 legendgroup=html_text(key),
                 marker={"size": 10, "color": color},
                 meta="legend",
@@ -214,22 +236,28 @@ def value_map_figure(
                 meta="uploaded",
             )
         )
-    area = canvas(*map(np.asarray, extent), height) if extent else canvas(xs, ys, height)
+    note = SAMPLE_NOTE.format(shown=n, total=total) if sampled else None
+    top = MARGIN + NOTE_SPACE if note else MARGIN
+    area = canvas(*(extent if extent else (xs, ys)), height, top)
     if show_centroids and n:
-        centroid_traces, labels = _centroids(points, color_by, colors, area)
+        given = centroids if sampled else None
+        centroid_traces, labels = _centroids(points, color_by, colors, area, given)
         traces += centroid_traces
     else:
         labels = []
     fig = go.Figure(data=traces, layout={"annotations": labels})
-    _style(fig, COLOR_BY[color_by], height, area if n else None)
+    _style(fig, COLOR_BY[color_by], height, area if n else None, note)
     return fig
 
 
-def _centroids(points, color_by: str, colors: dict, area: placer.Canvas) -> tuple[list, list]:
-    """Centroid markers, their lines and labels: (traces, layout annotations)."""
+def _centroids(
+    points, color_by: str, colors: dict, area: placer.Canvas, given: tuple | None = None
+) -> tuple[list, list]:
+    """Centroid markers, their lines and labels: (traces, layout annotations); of `given`
+    (language, model$language) centroids, else of the points'."""
     import plotly.graph_objects as go
 
-    lang, ident = centroids(points)
+    lang, ident = given if given is not None else centroids(points)
     traces, labels = [], []
     lang_xy = {r.language: (r.x, r.y) for r in lang.itertuples()}
 
@@ -402,7 +430,9 @@ def _annotation(x, y, spot, radius: float, **style) -> dict:
     return {**at, "showarrow": False, "xshift": spot.dx, "yshift": spot.dy}
 
 
-def _style(fig, legend_title: str, height: int, area: placer.Canvas | None) -> None:
+def _style(
+    fig, legend_title: str, height: int, area: placer.Canvas | None, note: str | None = None
+) -> None:
     axis = {"visible": False, "showgrid": False, "zeroline": False}
     # Fixed ranges, not autorange: the labels were placed for exactly these.
     xrange, yrange = (
@@ -413,7 +443,7 @@ def _style(fig, legend_title: str, height: int, area: placer.Canvas | None) -> N
         plot_bgcolor="white",
         paper_bgcolor="white",
         height=height,
-        margin={side: MARGIN for side in "lrtb"},
+        margin={side: MARGIN for side in "lrb"} | {"t": MARGIN + NOTE_SPACE if note else MARGIN},
         xaxis={**axis, **xrange},
         yaxis={**axis, **yrange},
         dragmode="lasso",
@@ -430,3 +460,17 @@ def _style(fig, legend_title: str, height: int, area: placer.Canvas | None) -> N
         },
         uirevision="value-map",  # keeps zoom and pan across reruns
     )
+    if note:  # just above the plot area, in the margin kept for it
+        fig.update_layout(
+            title={
+                "text": html_text(note),
+                "font": {"size": 12, "color": "#555"},
+                "x": 0,
+                "xref": "paper",
+                "xanchor": "left",
+                "y": 1,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "pad": {"b": 4},
+            }
+        )

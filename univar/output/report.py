@@ -204,13 +204,16 @@ def map_chart(
     db: Db, encoder, selection, config, color_by: str = "language", *, quality=None
 ) -> Chart:
     """The value map of the Value map page; `quality` (`quality.filter.QualityFilter`): by
-    default the QA pairs a quality check flagged are left out."""
+    default the QA pairs a quality check flagged are left out. A selection larger than the
+    page draws is drawn, and its data held, as the page's sample (`mapdata.map_view`)."""
     from univar.analysis import mapdata
     from univar.figures import value_map
 
-    points = mapdata.map_points(db, encoder, selection, config, quality=quality)
+    view = mapdata.map_view(db, encoder, selection, config, quality=quality)
+    points = view.points
     data = points.drop(columns=[c for c in mapdata.TEXT_COLUMNS if c in points])
-    return Chart(value_map.value_map_figure(points, color_by), data, "Value map")
+    fig = value_map.value_map_figure(points, color_by, total=view.total, centroids=view.centroids)
+    return Chart(fig, data, "Value map")
 
 
 def distance_chart(

@@ -141,9 +141,12 @@ def delete_dataset(name: str, db: Db = None) -> dict[str, int]:
             "(SELECT qa_id FROM qa_pairs WHERE dataset = ?)",
             [name],
         )
+        # the points of the fit: fitted, or placed in it by a fit on a sample
+        # ('fit-neighbours', analysis.projection.FIT_PLACED), not placed on it later
         con.execute(
             "UPDATE projections SET n_points = (SELECT count(*) FROM projection_points p "
-            "WHERE p.proj_key = projections.proj_key AND p.placed IS NULL) "
+            "WHERE p.proj_key = projections.proj_key "
+            "AND (p.placed IS NULL OR p.placed = 'fit-neighbours')) "
             "WHERE proj_key IN (SELECT proj_key FROM layouts)"
         )
         # its quality verdicts too: a dataset elicited again under this name reuses its qa_ids
