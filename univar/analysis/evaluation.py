@@ -132,6 +132,19 @@ def score(x, y, train_mask, method: str, k: int = DEFAULT_K, metric: str = DEFAU
     return row, pred
 
 
+def _table_row(head: dict, scores: dict, y, test, encoder_id, note: str) -> dict:
+    """One row of the table: who and how, the scores, then what they rest on."""
+    return {
+        **head,
+        **scores,
+        "n_train": int((~test).sum()),
+        "n_test": int(test.sum()),
+        "classes": len(set(y)),
+        "encoder_id": encoder_id,
+        "note": note,
+    }
+
+
 def _honesty(name: str, split: Split, datasets: set[str]) -> str:
     """'' when the encoder never saw a test row; else a warning for the table."""
     meta = _trained_meta(name)
@@ -238,29 +251,10 @@ def evaluate(
         for method in methods:
             row, pred = score(x, y, ~test, method, k, metric)
             note = _honesty(name, the_split, set(frame["dataset"]))
-            rows.append(
-                {
-                    "encoder": name,
-                    "method": method,
-                    **row,
-                    "n_train": int((~test).sum()),
-                    "n_test": int(test.sum()),
-                    "classes": len(set(y)),
-                    "encoder_id": encoder_id,
-                    "note": note,
-                }
-            )
-            preds.append(
-                pd.DataFrame(
-                    {
-                        "encoder": name,
-                        "method": method,
-                        "qa_id": frame["qa_id"][test].to_numpy(),
-                        "true": y[test],
-                        "pred": pred,
-                    }
-                )
-            )
+            head = {"encoder": name, "method": method}
+            rows.append(_table_row(head, row, y, test, encoder_id, note))
+            qa_ids = frame["qa_id"][test].to_numpy()
+            preds.append(pd.DataFrame({**head, "qa_id": qa_ids, "true": y[test], "pred": pred}))
     return EvalReport(
         pd.DataFrame(rows),
         pd.concat(preds, ignore_index=True),
@@ -325,34 +319,23 @@ def _evaluate_models(names, frame, split, target, k, metric, methods, db, qualit
             note = _model_honesty(name, fold_models[f], datasets)
             for method in methods:
                 row, pred = score(x, y, ~test, method, k, metric)
+                head = {"encoder": name, "method": method, "fold": f}
+                chance = {
+                    "chance": round(100 * counts.max() / test.sum(), 2),
+                    "chance_uniform": round(100 / len(set(y)), 2),
+                }
                 rows.append(
-                    {
-                        "encoder": name,
-                        "method": method,
-                        "fold": f,
-                        "models": ", ".join(fold_models[f]),
-                        **row,
-                        "chance": round(100 * counts.max() / test.sum(), 2),
-                        "chance_uniform": round(100 / len(set(y)), 2),
-                        "n_train": int((~test).sum()),
-                        "n_test": int(test.sum()),
-                        "classes": len(set(y)),
-                        "encoder_id": encoder_id,
-                        "note": note,
-                    }
-                )
-                preds.append(
-                    pd.DataFrame(
-                        {
-                            "encoder": name,
-                            "method": method,
-                            "fold": f,
-                            "qa_id": frame["qa_id"].to_numpy()[fold_rows][test],
-                            "true": y[test],
-                            "pred": pred,
-                        }
+                    _table_row(
+                        {**head, "models": ", ".join(fold_models[f])},
+                        {**row, **chance},
+                        y,
+                        test,
+                        encoder_id,
+                        note,
                     )
                 )
+                qa_ids = frame["qa_id"].to_numpy()[fold_rows][test]
+                preds.append(pd.DataFrame({**head, "qa_id": qa_ids, "true": y[test], "pred": pred}))
     table = pd.DataFrame(rows)
     return EvalReport(
         table,
