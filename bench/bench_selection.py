@@ -79,9 +79,11 @@ def run_bench(repeats: int = 3, timeout: float = 300.0) -> dict:
         raise RuntimeError(f"{CHROMIUM} is absent (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    from univar import store
     from univar.analysis import mapdata
     from univar.catalog.registry import model_label
     from univar.ingest import demo
+    from univar.quality.filter import QualityFilter
 
     if not demo.available():
         raise RuntimeError("no shipped demo in data/demo")
@@ -89,10 +91,16 @@ def run_bench(repeats: int = 3, timeout: float = 300.0) -> dict:
         db = Path(tmp) / "selection.duckdb"
         demo.load_demo(db)
         opts = mapdata.options(db)
-        everyone = opts.n_qa
         dropped = opts.models[-1]
         counts = mapdata.database_counts(db)
-        kept = everyone - len(mapdata.selected_ids(db, mapdata.Selection(models=(dropped,))))
+        # the map draws the QA pairs the default quality filter lets through
+        shown = store.query_df(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE model <> ?) AS kept FROM qa "
+            f"WHERE {QualityFilter().where()}",
+            [dropped],
+            path=db,
+        )
+        everyone, kept = int(shown["n"][0]), int(shown["kept"][0])
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         proc, url = _server(db)
         times: dict[str, list[float]] = {k: [] for k in TIMES}
