@@ -31,7 +31,7 @@ import numpy as np
 from univar.analysis import evaluation
 from univar.catalog.questions import CONTROL_FRAMEWORK
 from univar.config import field_default
-from univar.encoders import LazyEncoder, embed_texts, qa_frame
+from univar.encoders import LazyEncoder, embed_texts
 from univar.errors import UserError
 from univar.ids import digest
 from univar.paths import Db
@@ -345,13 +345,7 @@ def diagnose(
         raise UserError(f"k must be at least 1, got {k}")
     quality = quality or QualityFilter()
     split = Split("question", holdout_fraction, seed)
-    frame = quality.keep(db, qa_frame(db, datasets))
-    if frame.empty:
-        raise UserError(
-            "no QA pairs to diagnose"
-            + (f" in {list(datasets)}" if datasets else "")
-            + ("" if quality.include_flagged else " that pass the quality checks")
-        )
+    frame = evaluation.usable_frame(db, datasets, quality, "to diagnose")
     test = held_out(frame, split)
     if test.all() or not test.any():
         raise UserError("the split holds out no questions or all of them: too few questions")

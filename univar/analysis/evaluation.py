@@ -132,6 +132,19 @@ def score(x, y, train_mask, method: str, k: int = DEFAULT_K, metric: str = DEFAU
     return row, pred
 
 
+def usable_frame(db: Db, datasets: Sequence[str] | None, quality: QualityFilter, purpose: str):
+    """The qa_frame of `datasets` that `quality` lets through; a UserError naming `purpose`
+    ("to evaluate on") when nothing is left."""
+    frame = quality.keep(db, qa_frame(db, datasets))
+    if frame.empty:
+        raise UserError(
+            f"no QA pairs {purpose}"
+            + (f" in {list(datasets)}" if datasets else "")
+            + ("" if quality.include_flagged else " that pass the quality checks")
+        )
+    return frame
+
+
 def _table_row(head: dict, scores: dict, y, test, encoder_id, note: str) -> dict:
     """One row of the table: who and how, the scores, then what they rest on."""
     return {
@@ -219,13 +232,7 @@ def evaluate(
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise UserError(f"methods must be knn and/or linear, got {list(methods)!r}")
-    frame = quality.keep(db, qa_frame(db, datasets))
-    if frame.empty:
-        raise UserError(
-            "no QA pairs to evaluate on"
-            + (f" in {list(datasets)}" if datasets else "")
-            + ("" if quality.include_flagged else " that pass the quality checks")
-        )
+    frame = usable_frame(db, datasets, quality, "to evaluate on")
     if the_split.kind == "model":
         return _evaluate_models(
             encoder_list(encoders, tfidf),
