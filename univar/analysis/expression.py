@@ -33,8 +33,8 @@ from univar.encoders import (
     LazyEncoder,
     cached_vectors,
     embed_texts,
-    qa_text,
     text_hash,
+    with_text,
 )
 from univar.errors import UserError
 from univar.paths import ASSETS_DIR, Db
@@ -161,12 +161,8 @@ def answers(db: Db, identity: str, quality: QualityFilter | None = None):
     )
     if frame.empty:
         raise UserError(f"no QA pairs of {identity!r} in this database (model$language)")
-    frame = (quality or QualityFilter()).keep(db, frame)
-    # as encoders.qa_frame builds it, so the map's cached vectors of a text are these
-    questions = frame["question_en"].fillna(frame["question"])
-    replies = frame["answer_en"].fillna(frame["answer"])
-    frame["text"] = [qa_text(q, a) for q, a in zip(questions, replies, strict=True)]
-    return frame
+    # the text qa_frame embeds, so the map's cached vectors of a text are these
+    return with_text((quality or QualityFilter()).keep(db, frame))
 
 
 EncoderLoader = Callable[[str], Encoder]

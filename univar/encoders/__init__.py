@@ -14,7 +14,7 @@ from univar.encoders.base import (
     qa_text,
     text_hash,
 )
-from univar.encoders.cache import cached_vectors, embed_qa, embed_texts, qa_frame
+from univar.encoders.cache import cached_vectors, embed_qa, embed_texts, qa_frame, with_text
 from univar.encoders.cards import ListedEncoder, listed_encoders, listed_name
 from univar.encoders.loading import (
     LazyEncoder,
@@ -55,4 +55,5 @@ __all__ = [
     "shipped_encoder",
     "text_hash",
     "trained_id",
+    "with_text",
 ]

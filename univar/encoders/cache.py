@@ -121,6 +121,12 @@ def qa_frame(db: Db = None, datasets: Sequence[str] | None = None):
         df = store.query_df(sql, [list(datasets)], path=db)
     else:
         df = store.query_df(f"SELECT {_QA_COLUMNS} FROM qa ORDER BY qa_id", path=db)
+    return with_text(df)
+
+
+def with_text(df):
+    """`df` (columns question, answer, question_en, answer_en) with the text each row is
+    embedded as, in a column `text`: English where there is a translation."""
     # Untranslated rows (an upload without English) are embedded as written, not as blanks.
     questions = df["question_en"].fillna(df["question"])
     answers = df["answer_en"].fillna(df["answer"])
