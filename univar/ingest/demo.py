@@ -65,6 +65,8 @@ def export_demo(
         raise UserError("nothing to export: the chosen datasets have no usable QA pairs")
     points = projection.project(db, encoder, list(frame["qa_id"]), config, progress=progress)
 
+    default_filter = QualityFilter()
+    kept = default_filter.keep(db, frame)  # what the default map shows
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with store.connect(db) as con:
@@ -76,10 +78,6 @@ def export_demo(
             "SELECT dataset, kind, description, provenance FROM datasets "
             "WHERE dataset IN (SELECT DISTINCT dataset FROM qa JOIN chosen USING (qa_id))"
         ).df()
-        default_filter = QualityFilter()
-        passing = con.execute(
-            f"SELECT count(*) FROM chosen WHERE {default_filter.where('chosen.qa_id')}"
-        ).fetchall()[0][0]
         con.register("chosen_models", qa[["model"]].drop_duplicates())
         answers = con.execute(
             f"SELECT {_SURVEY_COLUMNS} FROM survey_responses "
@@ -97,7 +95,6 @@ def export_demo(
     # the value scorer reads vectors of its own base encoder: shipping those of the answers
     # that pass the checks lets a fresh clone show value profiles without loading a model
     base = encoders.LazyEncoder(expression.load_scorer().base_encoder)
-    kept = QualityFilter().keep(db, frame)
     if base.id != encoder.id and len(kept):
         texts = list(kept["text"])
         more = encoders.embed_texts(texts, base, db, progress=progress)
@@ -122,8 +119,8 @@ def export_demo(
         # what the default map shows: the QA pairs no check flagged, the rest one toggle away
         "quality": {
             "default_filter": default_filter.describe(),
-            "passing": int(passing),
-            "flagged": len(qa) - int(passing),
+            "passing": len(kept),
+            "flagged": len(qa) - len(kept),
         },
         "sources": [
             {**row, "provenance": json.loads(row["provenance"]) if row["provenance"] else None}
