@@ -15,7 +15,8 @@ from pathlib import Path  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from pages._shared import sidebar  # noqa: E402
+from pages._shared import current_db, sidebar  # noqa: E402
+from univar import store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 PAGES = (  # file, title, icon; the first is the default
@@ -40,5 +41,6 @@ pages = [
 ]
 page = st.navigation(pages)
 st.logo(str(ROOT / "assets" / "logo.svg"))
-sidebar()
-page.run()
+with store.kept_open(current_db()):  # a page's dozen short connections share one open file
+    sidebar()
+    page.run()

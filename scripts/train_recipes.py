@@ -32,6 +32,7 @@ RECIPES = {
     "lora-4ep-lam1": ["--mode", "lora", "--epochs", "4", "--lambda", "1"],
     "full-1ep": ["--mode", "full", "--epochs", "1"],
     "full-3ep": ["--mode", "full", "--epochs", "3"],
+    "full-4ep": ["--mode", "full", "--epochs", "4", "--lambda", "5"],
     "head-50ep": ["--mode", "head", "--epochs", "50"],
     "head-200ep": ["--mode", "head", "--epochs", "200"],
     "head-50ep-lam1": ["--mode", "head", "--epochs", "50", "--lambda", "1"],
@@ -80,6 +81,14 @@ def main() -> int:
     ap.add_argument("--out", default="out/recipes")
     ap.add_argument("--recipes", nargs="+", default=["all"])
     ap.add_argument("--extra", default="", help="flags added to every training run")
+    ap.add_argument(
+        "--splits",
+        nargs="+",
+        choices=["model", "question"],
+        default=["question", "model"],
+        help="which splits to train and measure, in this order (the model split's folds are "
+        "the cheaper runs: they train on fewer models)",
+    )
     args = ap.parse_args()
     names = list(RECIPES) if args.recipes == ["all"] else args.recipes
     unknown = [n for n in names if n not in RECIPES]
@@ -90,8 +99,12 @@ def main() -> int:
     results_file = out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     extra = shlex.split(args.extra)
-    splits = [["--split", "question"]]
-    splits += [["--split", "model", "--fold", str(f)] for f in range(FOLDS)]
+    splits = []
+    for kind in args.splits:
+        if kind == "question":
+            splits.append(["--split", "question"])
+        else:
+            splits += [["--split", "model", "--fold", str(f)] for f in range(FOLDS)]
     for name in names:
         for split in splits:
             key = f"{name} {' '.join(split)}"

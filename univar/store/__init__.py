@@ -10,6 +10,7 @@ from univar.paths import Db
 from univar.store.connection import (
     check_store,
     connect,
+    kept_open,
     query_df,
     rollback,
     schema_version,
@@ -24,6 +25,7 @@ __all__ = [
     "StoreError",
     "check_store",
     "connect",
+    "kept_open",
     "query_df",
     "rollback",
     "schema_version",

@@ -5,6 +5,11 @@ operation opens a connection, does its work and closes it again (`with connect(p
 Inside one process DuckDB shares the database instance between threads. Across processes a
 locked file is retried with backoff, so a CLI job and the app can take turns on one file.
 All SQL is parameterised: values never enter SQL text.
+
+Opening a file costs 15-45 ms (its catalog is read), and a page of the app makes a dozen
+short connections: inside `kept_open(path)` one extra connection holds the database instance,
+so theirs join it at once. It is let go after `KEEP_IDLE_S` without a new connection (a long
+embedding or fit in between gives the file back to other processes) and when the block ends.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from univar.store.schema import FOREIGN_FILE, NotAStoreError, StoreError, migrat
 _LOCK_WORDS = ("lock", "Conflicting lock", "Could not set lock")
 _init_lock = threading.Lock()
 _write_locks: dict[Path, threading.RLock] = {}
+KEEP_IDLE_S = 1.0
+_keep_lock = threading.Lock()
+_kept: dict[Path, int] = {}  # path -> how many kept_open blocks want it held
+_holders: dict[Path, tuple[duckdb.DuckDBPyConnection, float]] = {}  # path -> (holder, last use)
+_reaper: threading.Thread | None = None
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -70,6 +80,56 @@ def _open(path: Path, read_only: bool, wait_s: float) -> tuple[duckdb.DuckDBPyCo
             delay = min(delay * 2, 0.5)
 
 
+def _release(path: Path) -> None:
+    held = _holders.pop(path, None)
+    if held:
+        held[0].close()
+
+
+def _reap() -> None:
+    """Let go of holders no connection has used for KEEP_IDLE_S; ends when none is left."""
+    global _reaper
+    while True:
+        time.sleep(KEEP_IDLE_S / 4)
+        with _keep_lock:
+            now = time.monotonic()
+            for path in [p for p, (_, used) in _holders.items() if now - used > KEEP_IDLE_S]:
+                _release(path)
+            if not _holders:
+                _reaper = None
+                return
+
+
+def _hold(path: Path) -> None:
+    """After a read-write open of a store: inside kept_open, keep (or refresh) its holder."""
+    global _reaper
+    with _keep_lock:
+        if not _kept.get(path):
+            return
+        con = _holders[path][0] if path in _holders else duckdb.connect(str(path))
+        _holders[path] = (con, time.monotonic())
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap, name="univar-db-holder", daemon=True)
+            _reaper.start()
+
+
+@contextlib.contextmanager
+def kept_open(path: Db = None) -> Iterator[None]:
+    """Connections to `path` made inside the block (any thread) share one open database
+    instance instead of each opening the file; see the module's docstring."""
+    path = db_path(path).resolve()
+    with _keep_lock:
+        _kept[path] = _kept.get(path, 0) + 1
+    try:
+        yield
+    finally:
+        with _keep_lock:
+            _kept[path] -= 1
+            if not _kept[path]:
+                del _kept[path]
+                _release(path)
+
+
 @contextlib.contextmanager
 def connect(
     path: Db = None, *, read_only: bool = False, wait_s: float = 60.0
@@ -86,6 +146,8 @@ def connect(
                 migrate(con)
         else:  # the same cheap SELECT: somebody else's file is named as such, not half-read
             stored_version(con)
+        if not opened_read_only:  # a store now: never somebody else's file
+            _hold(path)
         yield con
     finally:
         con.close()
