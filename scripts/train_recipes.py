@@ -33,6 +33,11 @@ RECIPES = {
     "full-1ep": ["--mode", "full", "--epochs", "1"],
     "full-3ep": ["--mode", "full", "--epochs", "3"],
     "full-4ep": ["--mode", "full", "--epochs", "4", "--lambda", "5"],
+    "lora-4ep-t0.2": ["--mode", "lora", "--epochs", "4", "--temperature", "0.2"],
+    "lora-1ep-t0.2": ["--mode", "lora", "--epochs", "1", "--temperature", "0.2"],
+    # the demo's QA pairs that pass the quality checks join every training set (its 11
+    # identities), outside the split: the db must hold the demo (`python -m univar demo load`)
+    "lora-4ep-demo": ["--mode", "lora", "--epochs", "4", "--also-train", "demo"],
     "head-50ep": ["--mode", "head", "--epochs", "50"],
     "head-200ep": ["--mode", "head", "--epochs", "200"],
     "head-50ep-lam1": ["--mode", "head", "--epochs", "50", "--lambda", "1"],

@@ -131,7 +131,7 @@ CHOICES = {
 # Flags that are no setting with a dataclass default (what to read, where to write, filters).
 # A new flag must land in SETTINGS or here, so none slips in with a retyped default.
 NOT_SETTINGS = {
-    "train": {"out", "one_way", "resume", "datasets", "value_fulcra"},
+    "train": {"out", "one_way", "resume", "datasets", "also_train", "value_fulcra"},
     "elicit": {"model", "languages", "questions", "no_progress", "api_key_env"},
     "project": {"encoder", "model", "language", "dataset", "out", "refit"},
     "export": {

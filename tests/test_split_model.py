@@ -114,7 +114,8 @@ def test_split_dicts_of_old_cards_still_compare_equal():
     assert splits.Split.from_dict(None) is None
     # a run from before model splits must still resume: its weights key is the one it had
     cfg = settings.TrainConfig(split="question")
-    before = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("folds", "fold")}
+    dropped = ("folds", "fold", "also_train")  # fields added since, at their defaults
+    before = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in dropped}
     assert cfg.weights_key() == stable_hash({**before, "epochs": None, "steps": None})
 
 
@@ -150,6 +151,37 @@ def test_train_frame_excludes_the_held_out_models(six_db):
         "fold": 1,
     }
     assert cfg.weights_key() != settings.TrainConfig(**HEAD, split="model", fold=1).weights_key()
+
+
+def test_also_train_adds_every_qa_of_its_datasets_outside_the_split(six_db, tmp_path):
+    extra = tmp_path / "extra.jsonl"
+    write_models(extra, n_questions=5, models=["zeta", "delta"])
+    value_fulcra.load_value_fulcra(extra, six_db, dataset="extra")
+    cfg = settings.TrainConfig(
+        **(HEAD | {"datasets": ("six",)}), also_train=("extra",), split="model", folds=3, fold=1
+    )
+    frame = loop._training_frame(cfg, six_db)
+    held = set(splits.model_folds(STYLES, 3)[1])
+    six, extra_rows = frame[frame["dataset"] == "six"], frame[frame["dataset"] == "extra"]
+    assert not held & set(six["model"])  # the split applies to the split's datasets only
+    assert len(extra_rows) == 5 * 2  # every pair of the other dataset, held-out models too
+    plain = settings.TrainConfig(**(HEAD | {"datasets": ("six",)}), split="model", fold=1)
+    assert cfg.weights_key() != plain.weights_key()
+    before = {**dataclasses.asdict(plain), "epochs": None, "steps": None}
+    del before["also_train"]  # a run from before the field existed still resumes
+    assert plain.weights_key() == stable_hash(before)
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"datasets": ("six",), "also_train": ("six",)}, "both split and trained on whole"),
+        ({"also_train": ("extra",)}, "needs the datasets"),
+    ],
+)
+def test_bad_also_train_is_one_clear_user_error(kw, words):
+    with pytest.raises(UserError, match=words):
+        settings.TrainConfig(**(HEAD | kw))
 
 
 # --- evaluation among the unseen models --------------------------------------------------------

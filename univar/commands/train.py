@@ -86,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps (0: each epoch)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument(
+        "--also-train",
+        action="append",
+        metavar="DATASET",
+        help="a dataset whose QA pairs all join the training set, outside --split (repeatable)",
+    )
     # --split here leaves that split's test part out, so `evaluate --split` measures held-out data
     add_data_arguments(parser, settings.TrainConfig, "split")
 
@@ -107,6 +113,7 @@ def run(args) -> int:
         base=args.base,
         max_seq_length=args.max_seq_length,
         datasets=tuple(args.datasets or ()),
+        also_train=tuple(args.also_train or ()),
         split=args.split,
         holdout_fraction=args.holdout_fraction,
         seed=args.seed,

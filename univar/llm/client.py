@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import hashlib
 import json
 import logging
@@ -151,8 +152,28 @@ def _one_line(exc: BaseException, keys) -> str:
     return redact(f"{prefix}{text}", keys)[:300]
 
 
+@functools.lru_cache(maxsize=256)
+def _unpriced(model: str) -> bool:
+    """litellm has no price for this model (a local or self-hosted one, most often)."""
+    litellm = import_litellm()
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:
+        return True
+    return info.get("input_cost_per_token") is None and info.get("output_cost_per_token") is None
+
+
+# For a model litellm has no price for, its cost calculator searches its price table and
+# fallbacks on every reply (a third of litellm's CPU per call, which bounds how far concurrency
+# helps on a small machine). Stating a price of zero skips that search; the reply's cost is
+# still recorded as unknown (None), never as free.
+NO_PRICE = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+
+
 def _cost(litellm, model: str, response, prompt: int | None, completion: int | None):
     """Cost in USD where litellm knows the model's prices, else None (unknown, not free)."""
+    if _unpriced(model):
+        return None
     hidden = getattr(response, "_hidden_params", None) or {}
     if "response_cost" in hidden:  # litellm priced the reply already (None: no price known)
         cost = hidden["response_cost"]
@@ -208,6 +229,8 @@ async def complete(
     }
     if auth:
         kwargs["extra_headers"] = auth
+    if _unpriced(req.model):
+        kwargs |= NO_PRICE
     attempts, error = 0, "not sent"
     while True:
         attempts += 1

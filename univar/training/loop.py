@@ -43,6 +43,14 @@ def _training_frame(cfg, db: Db):
     split = cfg.held_out()
     if split is not None and len(frame):
         frame = frame[~split.test_mask(frame)].reset_index(drop=True)
+    if cfg.also_train:
+        import pandas as pd
+
+        extra = cfg.quality.keep(db, encoders.qa_frame(db, cfg.also_train))
+        missing = sorted(set(cfg.also_train) - set(extra["dataset"]))
+        if missing:
+            raise UserError(f"dataset {missing[0]!r} holds no usable QA pairs")
+        frame = pd.concat([frame, extra], ignore_index=True)
     if len(frame) < 4:
         passing = "" if cfg.quality.include_flagged else " that pass the quality checks"
         raise UserError(f"training needs at least 4 QA pairs{passing}, found {len(frame)}")

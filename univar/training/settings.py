@@ -43,6 +43,9 @@ class TrainConfig:
     base: str = encoders.DEFAULT_ENCODER
     max_seq_length: int = 128
     datasets: tuple[str, ...] = ()
+    # datasets whose QA pairs all join the training set: no split holds any of them out, so
+    # `evaluate --split` on `datasets` still measures what the encoder never saw
+    also_train: tuple[str, ...] = ()
     split: str | None = None  # hold out a split's test part: None | random | question | model
     holdout_fraction: float = 0.2
     seed: int = 0
@@ -75,6 +78,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        both = sorted(set(self.also_train) & set(self.datasets))
+        if both:
+            raise UserError(f"dataset {both[0]!r} is both split and trained on whole")
+        if self.also_train and not self.datasets:
+            raise UserError("also_train needs the datasets the split applies to")
         defaults = (type(self).fold, type(self).folds)
         if self.split != "model" and (self.fold, self.folds) != defaults:
             raise UserError("fold and folds apply to the model split only")
@@ -97,6 +105,8 @@ class TrainConfig:
     def weights_key(self) -> str:
         """Hash of what must match to resume: all but the length of the run."""
         key = {**dataclasses.asdict(self), "epochs": None, "steps": None}
+        if not self.also_train:  # runs from before it existed must still resume
+            del key["also_train"]
         if self.split != "model":
             # runs from before model splits existed must still resume
             del key["folds"], key["fold"]
