@@ -38,6 +38,9 @@ RECIPES = {
     # the demo's QA pairs that pass the quality checks join every training set (its 11
     # identities), outside the split: the db must hold the demo (`python -m univar demo load`)
     "lora-4ep-demo": ["--mode", "lora", "--epochs", "4", "--also-train", "demo"],
+    "lora-4ep-demo-t0.2": [
+        *("--mode", "lora", "--epochs", "4", "--temperature", "0.2", "--also-train", "demo")
+    ],
     "head-50ep": ["--mode", "head", "--epochs", "50"],
     "head-200ep": ["--mode", "head", "--epochs", "200"],
     "head-50ep-lam1": ["--mode", "head", "--epochs", "50", "--lambda", "1"],
