@@ -39,7 +39,14 @@ RECIPES = {
     # identities), outside the split: the db must hold the demo (`python -m univar demo load`)
     "lora-4ep-demo": ["--mode", "lora", "--epochs", "4", "--also-train", "demo"],
     "lora-4ep-demo-t0.2": [
-        *("--mode", "lora", "--epochs", "4", "--temperature", "0.2", "--also-train", "demo")
+        "--mode",
+        "lora",
+        "--epochs",
+        "4",
+        "--temperature",
+        "0.2",
+        "--also-train",
+        "demo",
     ],
     "head-50ep": ["--mode", "head", "--epochs", "50"],
     "head-200ep": ["--mode", "head", "--epochs", "200"],

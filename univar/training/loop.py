@@ -33,12 +33,16 @@ CURVE_FILE = "loss_curve.json"
 EMBED_CHUNK = 256  # texts between two progress reports of head mode's first pass (~3-20 s)
 
 
+def _require(datasets, frame) -> None:
+    """Every named dataset has rows in `frame`, else one clear error naming the first."""
+    missing = sorted(set(datasets) - set(frame["dataset"]))
+    if missing:
+        raise UserError(f"dataset {missing[0]!r} holds no usable QA pairs")
+
+
 def _training_frame(cfg, db: Db):
     frame = encoders.qa_frame(db, cfg.datasets or None)
-    if cfg.datasets:
-        missing = sorted(set(cfg.datasets) - set(frame["dataset"]))
-        if missing:
-            raise UserError(f"dataset {missing[0]!r} holds no usable QA pairs")
+    _require(cfg.datasets, frame)
     frame = cfg.quality.keep(db, frame)
     split = cfg.held_out()
     if split is not None and len(frame):
@@ -47,9 +51,7 @@ def _training_frame(cfg, db: Db):
         import pandas as pd
 
         extra = cfg.quality.keep(db, encoders.qa_frame(db, cfg.also_train))
-        missing = sorted(set(cfg.also_train) - set(extra["dataset"]))
-        if missing:
-            raise UserError(f"dataset {missing[0]!r} holds no usable QA pairs")
+        _require(cfg.also_train, extra)
         frame = pd.concat([frame, extra], ignore_index=True)
     if len(frame) < 4:
         passing = "" if cfg.quality.include_flagged else " that pass the quality checks"
