@@ -432,8 +432,11 @@ else:
     )
 with profile_right:
     expression_panel(who, quality)
-with st.expander("Questions asked per value (the bank's mix, not a finding)"):
-    st.plotly_chart(
+mix = st.expander(
+    "Questions asked per value (the bank's mix, not a finding)", key="map_mix", on_change="rerun"
+)
+if mix.open:  # drawn only once opened: a closed chart still costs the browser its render
+    mix.plotly_chart(
         overlay_charts.share_figure(
             share,
             title=f"Share of its QAs per value ({share_framework})",

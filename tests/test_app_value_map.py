@@ -377,6 +377,11 @@ def chart_titles(block) -> list[str]:
 def test_the_profile_panel_shows_what_its_answers_express_and_the_question_mix_apart(db):
     at = run_app()
     (mix,) = [e for e in at.expander if e.label == QUESTION_MIX]
+    assert not chart_titles(mix)  # closed, its chart is neither built nor sent to the browser
+    at.session_state["map_mix"] = True  # the reader opens it
+    at.run()
+    assert not at.exception, at.exception
+    (mix,) = [e for e in at.expander if e.label == QUESTION_MIX]
     assert any(t.startswith("Share of its QAs per value") for t in chart_titles(mix))
     # the map's vectors are the shipped encoder's: the scorer's base needs its own, on request
     assert not any(t.startswith(EXPRESSION_TITLE) for t in chart_titles(at))
