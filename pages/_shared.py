@@ -160,8 +160,9 @@ def encoder_choice() -> None:
 def encoder_card(listed: encoders.ListedEncoder) -> None:
     st.caption(plain(listed.summary))
     if listed.card:
-        with st.expander("Encoder card"):
-            st.json(listed.card, expanded=1)  # a JSON viewer: every value as literal text
+        card = st.expander("Encoder card", key="sidebar_encoder_card", on_change="rerun")
+        if card.open:  # built once opened: every page load would draw the viewer unseen
+            card.json(listed.card, expanded=1)  # a JSON viewer: every value as literal text
 
 
 def other_encoder(name: str, typed_before: bool) -> str:

@@ -102,6 +102,10 @@ def test_the_card_is_a_click_away_as_literal_text(tmp_db):
     at = sidebar_app(tmp_db)
     card = [e for e in at.sidebar.expander if e.label == "Encoder card"]
     assert len(card) == 1
+    assert not at.sidebar.json  # closed: not built
+    at.session_state["sidebar_encoder_card"] = True  # the click
+    at.run()
+    assert not at.exception, at.exception
     (shown,) = at.sidebar.json
     assert json.loads(shown.value) == json.loads(first.card)  # the card's values as they are
 
