@@ -32,8 +32,10 @@ PAGES = (  # file, title, icon; the first is the default
 
 
 def page_imports() -> list[str]:
-    """The modules the pages and their helpers import at their top (torch and the like load
-    later, on use)."""
+    """The univar modules the pages and their helpers import at their top, as names under
+    `univar.` (they bring pandas, Plotly and DuckDB; torch and the like load later, on use).
+    Only our own: pages.* run only in a session (_shared switches Streamlit's folder mode off),
+    and nothing else is imported by a name read at run time."""
     names: list[str] = []
     for path in sorted((ROOT / "pages").glob("*.py")):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -41,8 +43,8 @@ def page_imports() -> list[str]:
                 names += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-    # pages.* themselves run only in a session: _shared switches Streamlit's folder mode off
-    return list(dict.fromkeys(n for n in names if n != "__future__" and n.split(".")[0] != "pages"))
+    ours = (n.removeprefix("univar.") for n in names if n.startswith("univar."))
+    return list(dict.fromkeys(ours))
 
 
 @contextlib.asynccontextmanager
@@ -52,7 +54,7 @@ async def warm(_app):
     (about 1.5 s of a first map on 2 cores)."""
     for name in page_imports():
         with contextlib.suppress(ModuleNotFoundError):  # `from m import f`: f is no module
-            importlib.import_module(name)
+            importlib.import_module(f"univar.{name}")
     from univar import encoders
     from univar.figures import value_map
 
