@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_model_answers_through_litellm(local_llm, name):
     import litellm
 
-    api_base = local_server.api_base(name)
+    api_base = local_llm.api_base(name)
     assert api_base.endswith("/v1")
     response = litellm.completion(
         model=f"openai/{name}",
@@ -44,7 +44,7 @@ def test_gemma3_keeps_the_system_prompt(local_llm):
 
     response = litellm.completion(
         model="openai/gemma3",
-        api_base=local_server.api_base("gemma3"),
+        api_base=local_llm.api_base("gemma3"),
         api_key="local",
         messages=[
             {"role": "system", "content": "Answer in one short sentence."},
@@ -68,8 +68,26 @@ def test_gemma3_prompt_is_question_and_answer_text_for_the_base_model():
         ]
     )
     assert prompt == "Be brief.\n\nQuestion: Hi\nAnswer: Hello.\n\nQuestion: Why?\nAnswer:"
-    # the stops end an answer where the base model starts a new question or topic
-    assert "\nQuestion:" in local_server.GEMMA3_STOP and "\n\n" in local_server.GEMMA3_STOP
+    # the stops end an answer where the base model starts a new question ...
+    assert "\nQuestion:" in local_server.GEMMA3_STOP
+    # ... and a blank line only once the answer has begun (AnswerEnd): as a stop string it
+    # also matched a reply that opened with one, which then came back empty
+    assert "\n\n" not in local_server.GEMMA3_STOP
+
+
+def test_answer_end_stops_at_a_blank_line_after_text_not_before():
+    pieces = {1: b"Question: Why?\nAnswer:", 2: b" ", 3: b"\n\n", 4: b"Because", 5: b" so."}
+
+    def detokenize(ids):
+        return b"".join(pieces[i] for i in ids)
+
+    end = local_server.AnswerEnd(detokenize)
+    prompt = [1]
+    assert not end(prompt, None)  # the first call: the prompt alone
+    assert not end(prompt + [2], None)
+    assert not end(prompt + [2, 3], None)  # a blank line before any text: go on
+    assert not end(prompt + [2, 3, 4, 5], None)
+    assert end(prompt + [2, 3, 4, 5, 3], None)  # a blank line after it: the answer's end
 
 
 def test_unknown_model_is_a_user_error():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from univar.errors import UserError
@@ -70,7 +71,9 @@ _SERVER_MODULES = (
 # this format (it folds a system prompt in front, as the official template does).
 GEMMA3_CHAT_FORMAT = "univar-gemma3"
 # A base model runs on into a new question or topic: the end of its answer is where it starts one
-GEMMA3_STOP = ["\nQuestion:", "\n\n", "<end_of_turn>", "<start_of_turn>"]
+GEMMA3_STOP = ["\nQuestion:", "<end_of_turn>", "<start_of_turn>"]
+# ... or a new paragraph (AnswerEnd): a blank line ends the answer once it has begun. As a stop
+# string it also matched a reply opening with one, and 28 of 60 came back empty text.
 
 
 class LocalLLMError(UserError):
@@ -246,10 +249,39 @@ def gemma3_prompt(messages: Sequence[dict]) -> str:
     return "".join(parts)
 
 
-def _format_gemma3(messages, **kwargs):
+class AnswerEnd:
+    """llama.cpp stopping criterion: the text generated so far holds a blank line after its
+    first non-blank character. Called before each new token with the tokens up to it; the
+    first call's are the prompt's, so it learns where the answer starts."""
+
+    def __init__(self, detokenize: Callable[[list[int]], bytes]):
+        self.detokenize = detokenize
+        self.start: int | None = None
+
+    def __call__(self, input_ids, logits) -> bool:
+        if self.start is None:
+            self.start = len(input_ids)
+        text = self.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
+        return "\n\n" in text.lstrip()
+
+
+def _format_gemma3(messages, llama=None, **kwargs):
+    from llama_cpp import StoppingCriteriaList
     from llama_cpp.llama_chat_format import ChatFormatterResponse
 
-    return ChatFormatterResponse(prompt=gemma3_prompt(messages), stop=list(GEMMA3_STOP))
+    ends = StoppingCriteriaList([AnswerEnd(llama.detokenize)]) if llama is not None else None
+    return ChatFormatterResponse(
+        prompt=gemma3_prompt(messages), stop=list(GEMMA3_STOP), stopping_criteria=ends
+    )
+
+
+def _gemma3_handler(*, llama, **kwargs):
+    """The chat handler of GEMMA3_CHAT_FORMAT: a formatter is not given the model, and
+    AnswerEnd needs its tokenizer."""
+    from llama_cpp.llama_chat_format import chat_formatter_to_chat_completion_handler
+
+    formatter = functools.partial(_format_gemma3, llama=llama)
+    return chat_formatter_to_chat_completion_handler(formatter)(llama=llama, **kwargs)
 
 
 def _model_settings(name: str, n_threads: int) -> dict:
@@ -668,7 +700,7 @@ def _serve() -> None:
     from llama_cpp import llama_chat_format
     from llama_cpp.server.__main__ import main
 
-    llama_chat_format.register_chat_format(GEMMA3_CHAT_FORMAT)(_format_gemma3)
+    llama_chat_format.register_chat_completion_handler(GEMMA3_CHAT_FORMAT)(_gemma3_handler)
     main()
 
 
