@@ -16,6 +16,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import ast  # noqa: E402
 import contextlib  # noqa: E402
 import importlib  # noqa: E402
+import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import streamlit as st  # noqa: E402
@@ -51,16 +52,25 @@ def page_imports() -> list[str]:
 async def warm(_app):
     """Before the server takes its first connection: import what the pages import, find the
     default encoder's id and build one tiny map, so that the first page run pays none of it
-    (about 1.5 s of a first map on 2 cores)."""
+    (about 1.5 s of a first map on 2 cores). Only a head start: whatever fails here is logged
+    and left to the page, which shows it as it always did."""
     for name in page_imports():
-        with contextlib.suppress(ModuleNotFoundError):  # `from m import f`: f is no module
-            importlib.import_module(f"univar.{name}")
+        _try(importlib.import_module, f"univar.{name}")
     from univar import encoders
     from univar.figures import value_map
 
-    encoders.encoder_id()
-    value_map.warm()
+    _try(encoders.encoder_id)
+    _try(value_map.warm)
     yield
+
+
+def _try(step, *args) -> None:
+    try:
+        step(*args)
+    except ModuleNotFoundError:  # `from univar.m import f` named f, which is no module
+        pass
+    except Exception as exc:  # a broken setting or module: the page reports it
+        logging.getLogger("univar").warning("warm-up step %s skipped: %s", step.__name__, exc)
 
 
 def main() -> None:

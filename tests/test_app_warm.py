@@ -52,3 +52,31 @@ def test_the_warm_up_loads_the_pages_modules_and_nothing_heavy():
     # Streamlit's folder mode off before a deep link could be served
     assert not [m for m in out["loaded"] if m.split(".")[0] == "pages"]
     assert "analysis.mapdata" in out["imports"]  # named under univar., the only ones imported
+
+
+def test_a_failing_warm_up_step_does_not_stop_the_server_starting():
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import app
+        from univar import encoders
+
+        def broken():
+            raise RuntimeError("a broken encoder setting")
+
+        encoders.encoder_id = broken
+
+        async def start():
+            async with app.warm(None):
+                print("serving")
+
+        asyncio.run(start())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("serving")
+    assert "warm-up step broken skipped: a broken encoder setting" in done.stderr
