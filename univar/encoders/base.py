@@ -68,7 +68,7 @@ def _dir_fingerprint(path: str) -> str:
     which nobody can set back, and then the folder is read again."""
     root = Path(path)
     _refuse_wide(root)
-    files, size = [], 0
+    files, size = [], 0  # files: (path, its stat)
     try:
         for n, f in enumerate(root.rglob("*"), 1):
             if n > FINGERPRINT_MAX_ENTRIES:
@@ -77,20 +77,20 @@ def _dir_fingerprint(path: str) -> str:
                     "too many for a model folder"
                 )
             if f.is_file() and not f.name.startswith("."):
-                size += f.stat().st_size
+                files.append((f, f.stat()))
+                size += files[-1][1].st_size
                 if size > FINGERPRINT_MAX_BYTES:
                     raise UserError(
                         f"{path} holds over {FINGERPRINT_MAX_BYTES / 2**30:g} GB of files: "
                         "too much for a model folder"
                     )
-                files.append(f)
         files.sort()
         stat = _stat_key(root, files)
         known = _remembered().get(path)
         if known and known.get("stat") == stat:
             return known["hash"]
         h = hashlib.sha256()
-        for f in files:
+        for f, _ in files:
             h.update(str(f.relative_to(path)).encode())
             with open(f, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
@@ -102,10 +102,9 @@ def _dir_fingerprint(path: str) -> str:
     return digest
 
 
-def _stat_key(root: Path, files: list[Path]) -> str:
+def _stat_key(root: Path, files: list) -> str:
     h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
+    for f, st in files:
         h.update(
             f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
         )
@@ -121,7 +120,8 @@ def _remembered() -> dict:
 
 
 def _remember(path: str, stat: str, digest: str) -> None:
-    """Best effort: a read-only checkout only hashes again next time."""
+    """Best effort: a read-only checkout only hashes again next time. Read afresh after the
+    hashing, so that another process's folder remembered meanwhile is kept."""
     memo = _remembered()
     memo[path] = {"stat": stat, "hash": digest}
     try:

@@ -252,26 +252,30 @@ def gemma3_prompt(messages: Sequence[dict]) -> str:
 class AnswerEnd:
     """llama.cpp stopping criterion: the text generated so far holds a blank line after its
     first non-blank character. Called before each new token with the tokens up to it; the
-    first call's are the prompt's, so it learns where the answer starts."""
+    first call's are the prompt's, so it learns where the answer starts. Only the tokens new
+    since the last call are detokenized: it runs once per token of every Gemma-3 reply."""
 
     def __init__(self, detokenize: Callable[[list[int]], bytes]):
         self.detokenize = detokenize
-        self.start: int | None = None
+        self.seen: int | None = None  # tokens of input_ids already in `text`
+        self.text = b""
 
     def __call__(self, input_ids, logits) -> bool:
-        if self.start is None:
-            self.start = len(input_ids)
-        text = self.detokenize(list(input_ids[self.start :])).decode("utf-8", "ignore")
-        return "\n\n" in text.lstrip()
+        if self.seen is None:
+            self.seen = len(input_ids)
+        self.text += self.detokenize(list(input_ids[self.seen :]))
+        self.seen = len(input_ids)
+        return "\n\n" in self.text.decode("utf-8", "ignore").lstrip()
 
 
-def _format_gemma3(messages, llama=None, **kwargs):
+def _format_gemma3(messages, *, llama, **kwargs):
     from llama_cpp import StoppingCriteriaList
     from llama_cpp.llama_chat_format import ChatFormatterResponse
 
-    ends = StoppingCriteriaList([AnswerEnd(llama.detokenize)]) if llama is not None else None
     return ChatFormatterResponse(
-        prompt=gemma3_prompt(messages), stop=list(GEMMA3_STOP), stopping_criteria=ends
+        prompt=gemma3_prompt(messages),
+        stop=list(GEMMA3_STOP),
+        stopping_criteria=StoppingCriteriaList([AnswerEnd(llama.detokenize)]),
     )
 
 
